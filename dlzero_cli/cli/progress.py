@@ -1,0 +1,102 @@
+"""How training progress looks: a rich bar on a terminal, plain lines in logs."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from dlzero_cli.cli.common import fmt, stdout
+from dlzero_cli.experiment import TrainingProgress
+
+if TYPE_CHECKING:
+    from dlzero_cli.data.datasets import Arrays
+    from dlzero_cli.modeling import Model
+    from dlzero_cli.training import EpochRecord
+
+# In logs, runs of thousands of tiny epochs (the logic gates) print at most this many
+# epoch lines; the first and the last epoch always print.
+MAX_LOG_LINES = 100
+
+
+def epoch_line(record: EpochRecord, epochs: int) -> str:
+    width = len(str(epochs))
+    parts = [
+        f"epoch {record.epoch:>{width}}/{epochs}",
+        f"train_loss {fmt(record.train_loss)}",
+        f"train_acc {fmt(record.train_acc)}",
+    ]
+    if record.val_loss is not None:
+        parts += [f"val_loss {fmt(record.val_loss)}", f"val_acc {fmt(record.val_acc)}"]
+    parts.append(f"{record.seconds:.2f}s")
+    return "  ".join(parts)
+
+
+def run_line(run_dir: Path, model: Model, splits: dict[str, Arrays]) -> str:
+    sizes = " / ".join(f"{len(a)} {name}" for name, a in splits.items())
+    params = model.network.parameter_count()
+    return f"run {run_dir}  dataset {model.dataset}: {sizes}  parameters {params:,}"
+
+
+class QuietProgress(TrainingProgress):
+    """--quiet: nothing until the final table."""
+
+
+class PlainProgress(TrainingProgress):
+    """Plain lines on stdout, for logs and pipes."""
+
+    def run_started(self, run_dir: Path, model: Model, splits: dict[str, Arrays]) -> None:
+        print(run_line(run_dir, model, splits), flush=True)
+
+    def epoch_started(self, epoch: int, epochs: int, steps: int) -> None:
+        self.epochs = epochs
+
+    def epoch_done(self, record: EpochRecord) -> None:
+        every = math.ceil(self.epochs / MAX_LOG_LINES)
+        if record.epoch in (1, self.epochs) or record.epoch % every == 0:
+            print(epoch_line(record, self.epochs), flush=True)
+
+
+class RichProgress(TrainingProgress):
+    """A live bar over all steps, with the latest epoch's metrics beside it."""
+
+    def __init__(self) -> None:
+        self.bar = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[metrics]}"),
+            TimeElapsedColumn(),
+            console=stdout,
+            transient=False,
+        )
+        self.task = None
+
+    def run_started(self, run_dir: Path, model: Model, splits: dict[str, Arrays]) -> None:
+        stdout.print(run_line(run_dir, model, splits))
+
+    def epoch_started(self, epoch: int, epochs: int, steps: int) -> None:
+        if self.task is None:
+            self.bar.start()
+            self.task = self.bar.add_task("epoch", total=epochs * steps, metrics="")
+        self.bar.update(self.task, description=f"epoch {epoch}/{epochs}")
+
+    def step_done(self, step: int, loss: float) -> None:
+        self.bar.advance(self.task)
+
+    def epoch_done(self, record: EpochRecord) -> None:
+        metrics = f"loss {fmt(record.train_loss)} acc {fmt(record.train_acc)}"
+        if record.val_loss is not None:
+            metrics += f"  val_loss {fmt(record.val_loss)} val_acc {fmt(record.val_acc)}"
+        self.bar.update(self.task, metrics=metrics)
+
+    def close(self) -> None:
+        self.bar.stop()
+
+
+def make_progress(quiet: bool) -> TrainingProgress:
+    if quiet:
+        return QuietProgress()
+    return RichProgress() if stdout.is_terminal else PlainProgress()

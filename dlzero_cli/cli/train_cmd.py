@@ -1,0 +1,81 @@
+"""`dlzero train`: train a network from a YAML config into a new run folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from dlzero_cli.cli import app
+from dlzero_cli.cli.common import RUNS_DIR_OPTION, fmt, handles_errors, runs_dir_or_default, stdout
+
+
+@app.command("train")
+@handles_errors
+def train_command(
+    config: str = typer.Argument(
+        None,
+        help="A YAML config file, or the name of a shipped config (see `dlzero configs`). "
+        "[default: digits-64-50-100-10]",
+        show_default=False,
+    ),
+    set_: list[str] = typer.Option(
+        [], "--set", help="Override a config value: --set train.optimizer.lr=0.05 (repeatable)."
+    ),
+    epochs: int = typer.Option(None, "--epochs", help="Shortcut for --set train.epochs=N."),
+    seed: int = typer.Option(None, "--seed", help="Shortcut for --set seed=N."),
+    name: str = typer.Option(
+        None, "--name", help="Shortcut for --set name=NAME (run folder name)."
+    ),
+    runs_dir: Path = RUNS_DIR_OPTION,
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the final results."),
+) -> None:
+    """Train a network from a YAML config into a new run folder `runs/TIME-NAME/`.
+
+    Examples:
+
+    ```
+    dlzero train              # the default config on the embedded digits
+    dlzero train xor-2-4-1    # a shipped config, by name
+    dlzero train my.yaml --set train.optimizer.lr=0.05 --epochs 20
+    dlzero train --seed 1 --runs-dir /tmp/runs --quiet
+    ```
+    """
+    from dlzero_cli.cli.progress import make_progress
+    from dlzero_cli.config import load_config
+    from dlzero_cli.experiment import train_from_config
+
+    overrides = list(set_)
+    shortcuts = {"train.epochs": epochs, "seed": seed, "name": name}
+    overrides += [f"{key}={value}" for key, value in shortcuts.items() if value is not None]
+    loaded = load_config(config, overrides)
+    progress = make_progress(quiet)
+    try:
+        result = train_from_config(loaded, runs_dir_or_default(runs_dir), progress)
+    except KeyboardInterrupt:
+        stdout.print("interrupted: the run keeps its weights so far (status 'interrupted')")
+        raise typer.Exit(130) from None
+    finally:
+        close = getattr(progress, "close", None)
+        if close:
+            close()
+    _print_result(result)
+
+
+def _print_result(result) -> None:
+    from rich.table import Table
+
+    last = result.history[-1]
+    table = Table(title=f"{result.summary['name']}: {last.epoch} epochs", title_justify="left")
+    for column in ("split", "loss", "accuracy"):
+        table.add_column(column, justify="right" if column != "split" else "left")
+    table.add_row("train (epoch average)", fmt(last.train_loss), fmt(last.train_acc))
+    if last.val_loss is not None:
+        table.add_row("validation", fmt(last.val_loss), fmt(last.val_acc))
+    table.add_row("test", fmt(result.test.loss), fmt(result.test.accuracy))
+    stdout.print(table)
+    summary = result.summary
+    stdout.print(
+        f"time {summary['wall_seconds']:.2f}s  ({summary['samples_per_second']:,.0f} samples/s)"
+    )
+    stdout.print(f"run folder: {result.run_dir}")

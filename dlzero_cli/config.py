@@ -1,0 +1,428 @@
+"""YAML config -> validated, frozen config objects, with file and line for every error.
+
+Loading is three steps, each of which can report a ConfigError of one line per problem,
+`file:line: key.path: what is wrong; what is allowed; did you mean ...`:
+
+1. parse the YAML (safe loader only) and remember the line of every key;
+2. apply `--set key.path=value` overrides (their values parsed as YAML too);
+3. validate types and ranges with the pydantic schema below, then the rules that span
+   several keys (layer sizes against the dataset, loss against output, ...).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    ValidationError,
+)
+
+from dlzero_cli.data import embedded  # noqa: F401  (registers the embedded datasets)
+from dlzero_cli.data.batching import SAMPLERS
+from dlzero_cli.data.datasets import DATASETS
+from dlzero_cli.data.transforms import NORMALIZERS
+from dlzero_cli.engine.init import INITIALIZERS
+from dlzero_cli.engine.layers import ACTIVATIONS, OUTPUTS
+from dlzero_cli.engine.losses import LOSSES
+from dlzero_cli.engine.optim import OPTIMIZERS
+from dlzero_cli.engine.registry import Registry, did_you_mean
+from dlzero_cli.errors import ConfigError
+
+DEFAULT_CONFIG = "digits-64-50-100-10"
+KeyPath = tuple[str | int, ...]
+
+
+# --------------------------------------------------------------------------- schema
+
+
+def _registered(registry: Registry[Any]) -> Callable[[str], str]:
+    def check(name: str) -> str:
+        if name not in registry:
+            raise ValueError(f"got {name!r}; {registry.unknown_message(name).split('; ', 1)[1]}")
+        return name
+
+    return check
+
+
+def _parse_layers(value: Any) -> tuple[int, ...]:
+    """'64-50-100-10' or [64, 50, 100, 10] -> (64, 50, 100, 10)."""
+    if isinstance(value, str) and re.fullmatch(r"\s*\d+(\s*-\s*\d+)+\s*", value):
+        sizes = tuple(int(part) for part in value.split("-"))
+    elif isinstance(value, list) and all(type(v) is int for v in value) and len(value) >= 2:
+        sizes = tuple(value)
+    else:
+        raise ValueError(
+            f"got {value!r}; write the layer sizes from input to output, "
+            "like 64-50-100-10 or [64, 50, 100, 10] (at least two sizes)"
+        )
+    if min(sizes) < 1:
+        raise ValueError(f"got {value!r}; every layer size must be >= 1")
+    return sizes
+
+
+def _parse_validation(value: Any) -> float | int:
+    """A fraction of the training split in [0, 1), or a count of samples >= 0."""
+    if type(value) is float and 0.0 <= value < 1.0:
+        return value
+    if type(value) is int and value >= 0:
+        return value
+    raise ValueError(
+        f"got {value!r}; use a fraction of the training split in [0, 1) like 0.1, "
+        "or a whole number of samples like 500"
+    )
+
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class DataConfig(_Section):
+    dataset: Annotated[str, AfterValidator(_registered(DATASETS))] = "digits"
+    validation: Annotated[float | int, PlainValidator(_parse_validation)] = 0.1
+    normalize: Annotated[str, AfterValidator(_registered(NORMALIZERS))] = "scale"
+    # The validation carve-out is seeded separately from the run, so runs with
+    # different seeds are compared on the same validation samples.
+    split_seed: Annotated[int, Field(ge=0)] = 0
+
+
+class ModelConfig(_Section):
+    layers: Annotated[
+        tuple[int, ...],
+        PlainValidator(_parse_layers),
+        PlainSerializer(lambda sizes: "-".join(map(str, sizes)), return_type=str),
+    ]
+    activation: Annotated[str, AfterValidator(_registered(ACTIVATIONS))] = "sigmoid"
+    output: Annotated[str, AfterValidator(_registered(OUTPUTS))] = "softmax"
+    init: Annotated[str, AfterValidator(_registered(INITIALIZERS))] = "auto"
+    init_std: Annotated[float, Field(gt=0)] = 0.01
+
+
+class OptimizerConfig(_Section):
+    name: Annotated[str, AfterValidator(_registered(OPTIMIZERS))] = "sgd"
+    lr: Annotated[float, Field(gt=0)] = 0.1
+
+
+class TrainConfig(_Section):
+    epochs: Annotated[int, Field(ge=1)] = 10
+    batch_size: Annotated[int, Field(ge=1)] = 100
+    optimizer: OptimizerConfig = OptimizerConfig()
+    sampling: Annotated[str, AfterValidator(_registered(SAMPLERS))] = "shuffle"
+    dtype: Literal["float32", "float64"] = "float32"
+
+
+class Config(_Section):
+    name: Annotated[str, Field(pattern=NAME_PATTERN, max_length=80)]
+    description: str = ""
+    seed: Annotated[int, Field(ge=0)] = 0
+    data: DataConfig = DataConfig()
+    model: ModelConfig
+    loss: Annotated[str, AfterValidator(_registered(LOSSES))] = "cross_entropy"
+    train: TrainConfig = TrainConfig()
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data, as written to a run's config.yaml (layers in shorthand)."""
+        return self.model_dump(mode="json")
+
+
+# --------------------------------------------------------------------------- sources
+
+
+@dataclass
+class ConfigSource:
+    """Where each value of a config came from: a file line or a --set override."""
+
+    path: str
+    lines: dict[KeyPath, int] = field(default_factory=dict)
+    overrides: dict[KeyPath, str] = field(default_factory=dict)
+
+    def where(self, key: KeyPath) -> str:
+        for end in range(len(key), 0, -1):
+            prefix = key[:end]
+            if prefix in self.overrides:
+                return f"--set {self.overrides[prefix]}"
+            if prefix in self.lines:
+                return f"{self.path}:{self.lines[prefix]}"
+        return f"{self.path}:1"
+
+    def error_line(self, key: KeyPath, message: str) -> str:
+        dotted = ".".join(str(k) for k in key) or "(top level)"
+        return f"{self.where(key)}: {dotted}: {message}"
+
+    def error(self, key: KeyPath, message: str) -> ConfigError:
+        return ConfigError(self.error_line(key, message))
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    config: Config
+    source: ConfigSource
+
+
+# --------------------------------------------------------------------------- YAML
+
+
+class _Loader(yaml.SafeLoader):
+    """The safe loader, also reading 1e-3 as a float (YAML 1.1 wants 1.0e-3)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def parse_yaml(text: str, path: str) -> tuple[Any, dict[KeyPath, int]]:
+    """The document's data and the 1-based line of every mapping key and list item."""
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path}{line}: malformed YAML: {problem}") from None
+    finally:
+        loader.dispose()
+    lines: dict[KeyPath, int] = {}
+    if node is not None:
+        _record_lines(node, (), lines, path)
+    return data, lines
+
+
+def _record_lines(node: yaml.Node, prefix: KeyPath, lines: dict[KeyPath, int], path: str) -> None:
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key_node, value_node in node.value:
+            key = key_node.value
+            if key in seen:
+                raise ConfigError(
+                    f"{path}:{key_node.start_mark.line + 1}: "
+                    f"{'.'.join(map(str, prefix + (key,)))}: duplicate key; keep only one"
+                )
+            seen.add(key)
+            lines[prefix + (key,)] = key_node.start_mark.line + 1
+            _record_lines(value_node, prefix + (key,), lines, path)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            lines[prefix + (index,)] = item.start_mark.line + 1
+            _record_lines(item, prefix + (index,), lines, path)
+
+
+def parse_value(text: str) -> Any:
+    """A --set value, read as YAML so that 5 is an int and 0.1 a float."""
+    data, _ = parse_yaml(text, "--set") if text.strip() else (None, {})
+    return data
+
+
+# --------------------------------------------------------------------------- overrides
+
+
+def apply_overrides(data: dict[str, Any], overrides: Iterable[str], source: ConfigSource) -> None:
+    """Apply each 'key.path=value' to `data` in place, remembering it in `source`."""
+    for item in overrides:
+        key_text, sep, value_text = item.partition("=")
+        key = tuple(part.strip() for part in key_text.split("."))
+        if not sep or not all(key):
+            raise ConfigError(
+                f"--set {item}: expected key.path=value, for example --set train.epochs=5"
+            )
+        try:
+            value = parse_value(value_text)
+        except ConfigError as exc:
+            raise ConfigError(f"--set {item}: {str(exc).split(': ', 1)[1]}") from None
+        if value is None:
+            raise ConfigError(f"--set {item}: the value is empty; write key.path=value")
+        target = data
+        for depth, part in enumerate(key[:-1]):
+            child = target.setdefault(part, {})
+            if not isinstance(child, dict):
+                dotted = ".".join(key[: depth + 1])
+                raise ConfigError(f"--set {item}: {dotted} is a value, not a section")
+            target = child
+        target[key[-1]] = value
+        source.overrides[key] = item
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _allowed_keys(loc: KeyPath) -> list[str]:
+    """Field names of the schema section that contains `loc`'s last key."""
+    model: type[BaseModel] = Config
+    for part in loc[:-1]:
+        info = model.model_fields.get(str(part))
+        annotation = getattr(info, "annotation", None)
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return list(model.model_fields)
+
+
+def _describe(error: dict[str, Any]) -> str:
+    kind, loc = error["type"], tuple(error["loc"])
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(loc)
+        return (
+            f"unknown key; allowed here: {', '.join(allowed)}{did_you_mean(str(loc[-1]), allowed)}"
+        )
+    if kind == "missing":
+        return "required key is missing"
+    if kind == "value_error":
+        return str(error["ctx"]["error"])
+    message = error["msg"]
+    return f"got {error['input']!r}; {message[0].lower()}{message[1:]}"
+
+
+def validate(data: Any, source: ConfigSource) -> Config:
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{source.path}:1: the config must be a mapping of keys "
+            f"(name, seed, data, model, loss, train), got {type(data).__name__}"
+        )
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            loc = tuple(part for part in error["loc"] if not str(part).startswith("function-"))
+            lines.append(source.error_line(loc, _describe(error)))
+        raise ConfigError("\n".join(dict.fromkeys(lines))) from None
+    problems = list(consistency_problems(config))
+    if problems:
+        raise ConfigError("\n".join(source.error_line(key, msg) for key, msg in problems))
+    return config
+
+
+def _output_sizes(output: str, classes: int) -> list[int]:
+    """Units the last layer may have: one per class, or one for a two-class sigmoid/identity."""
+    if output != "softmax" and classes == 2:
+        return [1, 2]
+    return [classes]
+
+
+def consistency_problems(config: Config) -> Iterable[tuple[KeyPath, str]]:
+    """Rules that involve more than one key, each as (key path, message)."""
+    dataset = DATASETS.get(config.data.dataset)
+    layers = config.model.layers
+    if layers[0] != dataset.input_size:
+        shape = "x".join(map(str, dataset.input_shape))
+        yield (
+            ("model", "layers"),
+            (
+                f"first size {layers[0]} does not match dataset {dataset.name!r}, whose inputs "
+                f"have {dataset.input_size} values ({shape}); start the layers with "
+                f"{dataset.input_size}"
+            ),
+        )
+    allowed = _output_sizes(config.model.output, dataset.classes)
+    if layers[-1] not in allowed:
+        sizes = " or ".join(map(str, allowed))
+        yield (
+            ("model", "layers"),
+            (
+                f"last size {layers[-1]} does not match dataset {dataset.name!r}, which has "
+                f"{dataset.classes} classes; end the layers with {sizes} for output "
+                f"{config.model.output!r}"
+            ),
+        )
+    if not ACTIVATIONS.get(config.model.activation).differentiable and len(layers) > 2:
+        yield (
+            ("model", "activation"),
+            (
+                f"got {config.model.activation!r}; its derivative is zero almost everywhere, so "
+                "gradient descent cannot train through it; use sigmoid or relu"
+            ),
+        )
+    family = LOSSES.get(config.loss)
+    if config.model.output not in family.by_output:
+        yield (
+            ("loss",),
+            (
+                f"got {config.loss!r}, which cannot follow output {config.model.output!r}; "
+                f"use output {' or '.join(family.outputs())}"
+                + (", or loss cross_entropy" if config.loss != "cross_entropy" else "")
+            ),
+        )
+    if config.model.output == "softmax" and dataset.classes < 2:
+        yield ("model", "output"), "softmax needs at least two classes"
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def shipped_config_dir() -> Path:
+    """The shipped configs: inside the installed wheel, or the checkout's configs/."""
+    packaged = Path(__file__).resolve().parent / "configs"
+    if packaged.is_dir():
+        return packaged
+    # Source checkouts and editable installs have no copy inside the package; the one
+    # copy is the top-level configs/ folder next to it.
+    return Path(__file__).resolve().parent.parent / "configs"
+
+
+def shipped_configs() -> dict[str, Path]:
+    folder = shipped_config_dir()
+    return {p.stem: p for p in sorted(folder.glob("*.yaml"))} if folder.is_dir() else {}
+
+
+def resolve_config_path(name_or_path: str | None) -> Path:
+    """A config file path, or the name of a shipped config (with or without .yaml)."""
+    if name_or_path is None:
+        name_or_path = DEFAULT_CONFIG
+    candidate = Path(name_or_path)
+    if candidate.is_file():
+        return candidate
+    shipped = shipped_configs()
+    stem = candidate.name.removesuffix(".yaml").removesuffix(".yml")
+    if stem in shipped and (candidate.parent == Path(".") or not candidate.exists()):
+        return shipped[stem]
+    if candidate.is_dir():
+        raise ConfigError(f"{name_or_path}: is a folder; give a .yaml config file")
+    hint = did_you_mean(stem, list(shipped))
+    raise ConfigError(
+        f"{name_or_path}: no such config file or shipped config; "
+        f"`dlzero configs` lists the shipped ones{hint}"
+    )
+
+
+def read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text file (UTF-8 YAML expected)") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def load_config(name_or_path: str | None = None, overrides: Iterable[str] = ()) -> LoadedConfig:
+    """Read, override and validate a config; raise ConfigError with one line per problem."""
+    path = resolve_config_path(name_or_path)
+    data, lines = parse_yaml(read_text(path), str(path))
+    source = ConfigSource(str(path), lines)
+    if data is None:
+        data = {}
+    if isinstance(data, dict):
+        # A config without a name is named after its file.
+        data.setdefault("name", path.stem)
+        apply_overrides(data, overrides, source)
+    return LoadedConfig(validate(data, source), source)
+
+
+def dump_config(config: Config) -> str:
+    return yaml.safe_dump(config.to_dict(), sort_keys=False)

@@ -1,0 +1,1 @@
+"""Datasets: the registry, the embedded sets, splits, normalisation and batching."""

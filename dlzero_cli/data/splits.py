@@ -1,0 +1,69 @@
+"""Seeded, stratified splitting: dataset test splits and validation carve-outs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from dlzero_cli.data.datasets import Arrays, Dataset
+
+
+def stratified_split(
+    labels: np.ndarray, holdout: float | int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (kept, held_out), with each class held out in proportion.
+
+    `holdout` is a fraction in [0, 1) or a count of samples. Both index arrays are
+    sorted so that the split does not depend on the order classes are visited in.
+    """
+    n = labels.shape[0]
+    count = int(round(holdout * n)) if isinstance(holdout, float) else int(holdout)
+    if count <= 0:
+        return np.arange(n), np.empty(0, dtype=np.int64)
+    classes, class_counts = np.unique(labels, return_counts=True)
+    # Largest-remainder apportionment, so per-class counts add up to `count` exactly.
+    exact = class_counts * (count / n)
+    per_class = np.floor(exact).astype(np.int64)
+    remainder = count - per_class.sum()
+    per_class[np.argsort(-(exact - per_class), kind="stable")[:remainder]] += 1
+    held = []
+    for cls, take in zip(classes, per_class, strict=True):
+        members = np.flatnonzero(labels == cls)
+        held.append(rng.permutation(members)[:take])
+    held_out = np.sort(np.concatenate(held))
+    kept = np.setdiff1d(np.arange(n), held_out, assume_unique=True)
+    return kept, held_out
+
+
+def carve_validation(
+    train: Arrays, validation: float | int, split_seed: int
+) -> tuple[Arrays, Arrays | None]:
+    """(train, val): a stratified, seeded hold-out of the training split.
+
+    Raises ValueError when the hold-out would leave no training samples.
+    """
+    if not validation:
+        return train, None
+    n = len(train)
+    count = int(round(validation * n)) if isinstance(validation, float) else int(validation)
+    if count >= n:
+        raise ValueError(
+            f"got {validation!r}, which would hold out {count} of the {n} training samples "
+            f"and leave none to train on; use a smaller fraction or a count below {n}"
+        )
+    kept, held = stratified_split(train.y, count, np.random.default_rng(split_seed))
+    return train.take(kept), train.take(held)
+
+
+def dataset_splits(
+    dataset: Dataset, validation: float | int, split_seed: int, data_dir: Path | None = None
+) -> dict[str, Arrays]:
+    """{'train', 'val', 'test'} arrays; 'val' is empty when no validation is asked for."""
+    train, val = carve_validation(dataset.load("train", data_dir), validation, split_seed)
+    empty = Arrays(train.x[:0], train.y[:0])
+    return {
+        "train": train,
+        "val": val if val is not None else empty,
+        "test": dataset.load("test", data_dir),
+    }

@@ -1,0 +1,211 @@
+"""Layers: each keeps in `forward` what its `backward` needs, side by side.
+
+The protocol (see `Layer`): `params` and `grads` are dicts with the same keys;
+`forward(x)` returns the output; `backward(dout)` returns dL/dx and fills `grads`.
+Backward never mutates `dout`. `spec()` is the JSON-able description that rebuilds
+the layer (without its parameter values) through the LAYERS registry.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from dlzero_cli.engine import functional as F
+from dlzero_cli.engine.registry import Registry
+from dlzero_cli.errors import EngineError
+
+LAYERS: Registry[type[Layer]] = Registry("layer")
+ACTIVATIONS: Registry[type[Layer]] = Registry("activation")
+OUTPUTS: Registry[type[Layer]] = Registry("output")
+
+
+class Layer:
+    """Base class: a layer without parameters that passes shapes through."""
+
+    kind: ClassVar[str] = ""
+    # False for functions whose derivative is zero almost everywhere (the step):
+    # gradient descent cannot train through them.
+    differentiable: ClassVar[bool] = True
+
+    def __init__(self) -> None:
+        self.params: dict[str, np.ndarray] = {}
+        self.grads: dict[str, np.ndarray] = {}
+        self.training = False
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def spec(self) -> dict[str, Any]:
+        return {"type": self.kind}
+
+    @classmethod
+    def from_spec(cls, spec: dict[str, Any], dtype: np.dtype) -> Layer:
+        return cls()
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """Shape of one sample's output given one sample's input shape."""
+        return input_shape
+
+
+@LAYERS.register("affine", "dense layer: x @ W + b")
+class Affine(Layer):
+    """Dense layer y = x W + b: (N, in) -> (N, out), W is (in, out), b is (out,).
+
+    Inputs with more than two axes are flattened per sample, as the book does, and
+    dx gets the input's shape back.
+    """
+
+    kind = "affine"
+
+    def __init__(self, W: np.ndarray, b: np.ndarray) -> None:
+        super().__init__()
+        self.params = {"W": W, "b": b}
+        self.grads = {"W": np.zeros_like(W), "b": np.zeros_like(b)}
+        # The first layer's dL/dx is never used in training; skipping it saves a
+        # matrix product per batch. The network turns this off for layer 0.
+        self.needs_input_grad = True
+        self._x: np.ndarray | None = None
+        self._x_shape: tuple[int, ...] = ()
+
+    @classmethod
+    def zeros(cls, n_in: int, n_out: int, dtype: np.dtype | type) -> Affine:
+        return cls(np.zeros((n_in, n_out), dtype=dtype), np.zeros(n_out, dtype=dtype))
+
+    @classmethod
+    def from_spec(cls, spec: dict[str, Any], dtype: np.dtype) -> Affine:
+        return cls.zeros(int(spec["in"]), int(spec["out"]), dtype)
+
+    def spec(self) -> dict[str, Any]:
+        n_in, n_out = self.params["W"].shape
+        return {"type": self.kind, "in": n_in, "out": n_out}
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        return (self.params["W"].shape[1],)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self._x_shape = x.shape
+        x = x.reshape(x.shape[0], -1)
+        self._x = x
+        out = x @ self.params["W"]
+        out += self.params["b"]
+        return out
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        assert self._x is not None, "backward before forward"
+        np.matmul(self._x.T, dout, out=self.grads["W"])
+        np.sum(dout, axis=0, out=self.grads["b"])
+        if not self.needs_input_grad:
+            return np.empty(0, dtype=dout.dtype)
+        return (dout @ self.params["W"].T).reshape(self._x_shape)
+
+
+@ACTIVATIONS.register("sigmoid", "1 / (1 + exp(-x)), the book's smooth step")
+@OUTPUTS.register("sigmoid", "independent probabilities per unit (binary with one unit)")
+@LAYERS.register("sigmoid", "1 / (1 + exp(-x))")
+class Sigmoid(Layer):
+    """y = 1 / (1 + exp(-x)); dy/dx = y (1 - y)."""
+
+    kind = "sigmoid"
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self._out = F.sigmoid(x)
+        return self._out
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        dx = 1.0 - self._out
+        dx *= self._out
+        dx *= dout
+        return dx
+
+
+@ACTIVATIONS.register("relu", "max(0, x)")
+@LAYERS.register("relu", "max(0, x)")
+class ReLU(Layer):
+    """y = max(0, x); dy/dx = 1 where x > 0, else 0."""
+
+    kind = "relu"
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self._positive = x > 0
+        return np.maximum(x, 0)
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        return dout * self._positive
+
+
+@ACTIVATIONS.register("tanh", "hyperbolic tangent, in (-1, 1)")
+@LAYERS.register("tanh", "hyperbolic tangent")
+class Tanh(Layer):
+    """y = tanh(x); dy/dx = 1 - y^2."""
+
+    kind = "tanh"
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self._out = np.tanh(x)
+        return self._out
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        dx = self._out * self._out
+        np.subtract(1.0, dx, out=dx)
+        dx *= dout
+        return dx
+
+
+@ACTIVATIONS.register("step", "1 where x > 0 else 0, the perceptron's step (not trainable)")
+@LAYERS.register("step", "1 where x > 0 else 0")
+class Step(Layer):
+    """The perceptron's step: y = 1 if x > 0 else 0. Forward only.
+
+    Its derivative is 0 everywhere except at 0, where it does not exist, so no
+    gradient can flow through it.
+    """
+
+    kind = "step"
+    differentiable = False
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return (x > 0).astype(x.dtype)
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        raise EngineError(
+            "the step function has no usable derivative (zero almost everywhere); "
+            "use sigmoid or relu to train"
+        )
+
+
+@ACTIVATIONS.register("identity", "y = x (no non-linearity)")
+@OUTPUTS.register("identity", "raw scores, for regression-style mse training")
+@LAYERS.register("identity", "y = x")
+class Identity(Layer):
+    kind = "identity"
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return x
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        return dout
+
+
+@OUTPUTS.register("softmax", "probabilities over the classes (sum to 1)")
+@LAYERS.register("softmax", "exp(x) / sum(exp(x)) per row")
+class Softmax(Layer):
+    """Row-wise softmax, (N, C) -> (N, C).
+
+    backward is the Jacobian-vector product dx = y * (dout - sum(dout * y)). Training
+    with cross-entropy uses the fused SoftmaxCrossEntropy loss instead.
+    """
+
+    kind = "softmax"
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self._out = F.softmax(x)
+        return self._out
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        y = self._out
+        return y * (dout - (dout * y).sum(axis=1, keepdims=True))

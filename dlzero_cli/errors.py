@@ -1,0 +1,44 @@
+"""The one exception family every layer of dlzero raises for problems a user can fix.
+
+The CLI turns a DlzeroError into a single line on stderr and its exit code; anything
+else is a bug and keeps its traceback. This module imports nothing so that every other
+module, the engine included, may use it.
+"""
+
+
+class DlzeroError(Exception):
+    """A problem with the user's input, files or environment; `str()` is the one line."""
+
+    exit_code = 1
+
+
+class ConfigError(DlzeroError):
+    """A config file or a --set override is invalid."""
+
+    exit_code = 2
+
+
+class UsageError(DlzeroError):
+    """A command-line argument is invalid (wrong combination, bad value)."""
+
+    exit_code = 2
+
+
+class DataError(DlzeroError):
+    """A dataset is missing, unreadable or does not match what the model expects."""
+
+
+class RunError(DlzeroError):
+    """A run folder is missing, incomplete or unreadable."""
+
+
+class InputError(DlzeroError):
+    """An input handed to `predict` cannot be read or has the wrong shape."""
+
+
+class EngineError(DlzeroError):
+    """The engine was asked for something it cannot do (e.g. backward through a step)."""
+
+
+class TrainingDiverged(DlzeroError):
+    """The loss became NaN or infinite during training."""

@@ -1,0 +1,155 @@
+"""A model: the network plus everything needed to use it on raw inputs.
+
+It bundles the layers, the output activation, the loss it was trained with, the
+input normalisation and the class names, and turns itself into plain arrays and a
+JSON architecture (and back), so a weight file alone is enough for eval and predict.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from dlzero_cli.config import Config
+from dlzero_cli.data.batching import sequential_batches
+from dlzero_cli.data.datasets import DATASETS, Dataset
+from dlzero_cli.data.transforms import NORMALIZERS, Normalizer
+from dlzero_cli.engine import functional as F
+from dlzero_cli.engine.init import INITIALIZERS
+from dlzero_cli.engine.layers import ACTIVATIONS, OUTPUTS, Affine, Layer
+from dlzero_cli.engine.losses import Criterion, make_criterion
+from dlzero_cli.engine.network import Sequential, initialize
+
+ARCHITECTURE_FORMAT = 1
+PARAM_PREFIX = "param/"
+NORMALIZE_PREFIX = "normalize/"
+ARCHITECTURE_KEY = "architecture"
+
+
+@dataclass
+class Model:
+    network: Sequential
+    output: str
+    loss: str
+    normalizer: Normalizer
+    dataset: str
+    input_shape: tuple[int, ...]
+    class_names: tuple[str, ...]
+    dtype: np.dtype
+
+    # ---------------------------------------------------------------- building
+
+    @classmethod
+    def from_config(cls, config: Config, dataset: Dataset, rng: np.random.Generator) -> Model:
+        """A freshly initialised model for `config` (validated against `dataset`)."""
+        dtype = np.dtype(config.train.dtype)
+        sizes = config.model.layers
+        activation = ACTIVATIONS.get(config.model.activation)
+        layers: list[Layer] = []
+        for index, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+            layers.append(Affine.zeros(n_in, n_out, dtype))
+            if index < len(sizes) - 2:
+                layers.append(activation())
+        network = Sequential(layers)
+        initialize(
+            network,
+            rng,
+            INITIALIZERS.get(config.model.init),
+            config.model.activation,
+            config.model.init_std,
+        )
+        normalizer = NORMALIZERS.get(config.data.normalize)(dataset.pixel_max)
+        return cls(
+            network=network,
+            output=config.model.output,
+            loss=config.loss,
+            normalizer=normalizer,
+            dataset=dataset.name,
+            input_shape=dataset.input_shape,
+            class_names=dataset.class_names,
+            dtype=dtype,
+        )
+
+    def criterion(self) -> Criterion:
+        return make_criterion(self.loss, self.output)
+
+    # ---------------------------------------------------------------- using
+
+    def prepare(self, x_raw: np.ndarray) -> np.ndarray:
+        """Raw inputs (N, *input_shape) -> normalised float batch in the model's dtype."""
+        return self.normalizer(x_raw, self.dtype)
+
+    def class_scores(self, x_raw: np.ndarray, batch_size: int = 1000) -> np.ndarray:
+        """(N, classes) scores (probabilities for softmax and sigmoid outputs), eval mode."""
+        self.network.eval()
+        output = OUTPUTS.get(self.output)()
+        chunks = [
+            output.forward(self.network.forward(self.prepare(x_raw[rows])))
+            for rows in sequential_batches(x_raw.shape[0], batch_size)
+        ]
+        scores = np.concatenate(chunks) if chunks else np.empty((0, self.output_units))
+        return F.scores_to_class_scores(scores)
+
+    @property
+    def output_units(self) -> int:
+        return int(self.network.spec()[-1]["out"])
+
+    # ---------------------------------------------------------------- arrays
+
+    def architecture(self) -> dict[str, Any]:
+        return {
+            "format": ARCHITECTURE_FORMAT,
+            "dataset": self.dataset,
+            "input_shape": list(self.input_shape),
+            "class_names": list(self.class_names),
+            "layers": self.network.spec(),
+            "output": self.output,
+            "loss": self.loss,
+            "dtype": self.dtype.name,
+            "normalize": {"name": self.normalizer.name, "pixel_max": self.normalizer.pixel_max},
+        }
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """Every array and the architecture (as a JSON string array): no pickles needed."""
+        arrays = {PARAM_PREFIX + k: v for k, v in self.network.named_params().items()}
+        arrays.update({NORMALIZE_PREFIX + k: v for k, v in self.normalizer.state().items()})
+        arrays[ARCHITECTURE_KEY] = np.array(json.dumps(self.architecture()))
+        return arrays
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> Model:
+        """Rebuild from `to_arrays` output; raises ValueError/KeyError when inconsistent."""
+        arch = json.loads(str(arrays[ARCHITECTURE_KEY]))
+        if arch.get("format") != ARCHITECTURE_FORMAT:
+            raise ValueError(f"unsupported architecture format {arch.get('format')!r}")
+        dtype = np.dtype(arch["dtype"])
+        network = Sequential.from_spec(arch["layers"], dtype)
+        params = {
+            k[len(PARAM_PREFIX) :]: v for k, v in arrays.items() if k.startswith(PARAM_PREFIX)
+        }
+        network.load_params(params)
+        norm = arch["normalize"]
+        normalizer = NORMALIZERS.get(norm["name"])(norm["pixel_max"])
+        state = {
+            k[len(NORMALIZE_PREFIX) :]: v
+            for k, v in arrays.items()
+            if k.startswith(NORMALIZE_PREFIX)
+        }
+        normalizer.load_state(state)
+        OUTPUTS.get(arch["output"])  # an unknown output name fails here, not at predict time
+        return cls(
+            network=network,
+            output=arch["output"],
+            loss=arch["loss"],
+            normalizer=normalizer,
+            dataset=arch["dataset"],
+            input_shape=tuple(arch["input_shape"]),
+            class_names=tuple(arch["class_names"]),
+            dtype=dtype,
+        )
+
+    def dataset_info(self) -> Dataset | None:
+        return DATASETS.get(self.dataset) if self.dataset in DATASETS else None
