@@ -28,9 +28,8 @@ from pydantic import (
     ValidationError,
 )
 
-from dlzero_cli.data import embedded  # noqa: F401  (registers the embedded datasets)
 from dlzero_cli.data.batching import SAMPLERS
-from dlzero_cli.data.datasets import DATASETS
+from dlzero_cli.data.catalog import DATASETS
 from dlzero_cli.data.transforms import NORMALIZERS
 from dlzero_cli.engine.init import INITIALIZERS
 from dlzero_cli.engine.layers import ACTIVATIONS, OUTPUTS
@@ -94,8 +93,10 @@ class DataConfig(_Section):
     dataset: Annotated[str, AfterValidator(_registered(DATASETS))] = "digits"
     validation: Annotated[float | int, PlainValidator(_parse_validation)] = 0.1
     normalize: Annotated[str, AfterValidator(_registered(NORMALIZERS))] = "scale"
-    # The validation carve-out is seeded separately from the run, so runs with
-    # different seeds are compared on the same validation samples.
+    # A seeded, class-stratified subset of the training split (smoke runs, CI).
+    limit: Annotated[int, Field(ge=1)] | None = None
+    # The validation carve-out (and the limit subset) are seeded separately from the
+    # run, so runs with different seeds are compared on the same samples.
     split_seed: Annotated[int, Field(ge=0)] = 0
 
 

@@ -17,8 +17,9 @@ import numpy as np
 
 from dlzero_cli import __version__
 from dlzero_cli.config import LoadedConfig, dump_config, load_config
-from dlzero_cli.data.datasets import DATASETS, Arrays
-from dlzero_cli.data.splits import dataset_splits
+from dlzero_cli.data.catalog import DATASETS
+from dlzero_cli.data.datasets import Arrays
+from dlzero_cli.data.splits import dataset_splits, limit_samples
 from dlzero_cli.errors import DlzeroError, TrainingDiverged, UsageError
 from dlzero_cli.evaluation import Evaluation, evaluate
 from dlzero_cli.inputs import read_input
@@ -58,7 +59,7 @@ def load_splits(loaded: LoadedConfig, data_dir: Path | None = None) -> dict[str,
     data = loaded.config.data
     dataset = DATASETS.get(data.dataset)
     try:
-        return dataset_splits(dataset, data.validation, data.split_seed, data_dir)
+        return dataset_splits(dataset, data.validation, data.split_seed, data_dir, data.limit)
     except ValueError as exc:
         raise loaded.source.error(("data", "validation"), str(exc)) from None
 
@@ -182,12 +183,18 @@ def train_from_config(
 EVAL_SPLITS = ("test", "val", "train")
 
 
-def evaluate_run(run_dir: Path, split: str, batch_size: int = 1000) -> dict[str, Any]:
+def evaluate_run(
+    run_dir: Path,
+    split: str,
+    batch_size: int = 1000,
+    data_dir: Path | None = None,
+    limit: int | None = None,
+) -> dict[str, Any]:
     """Evaluate a run on a split of its own dataset; writes and returns eval.json's data."""
     model = load_model(run_dir)
     loaded = load_config(str(run_dir / CONFIG_FILE))
-    splits = load_splits(loaded)
-    data = splits[split]
+    splits = load_splits(loaded, data_dir)
+    data = limit_samples(splits[split], limit, loaded.config.data.split_seed)
     if not len(data):
         raise UsageError(
             f"split {split!r} of run {run_dir} is empty (data.validation is 0); "

@@ -15,7 +15,7 @@ import numpy as np
 
 from dlzero_cli.config import Config
 from dlzero_cli.data.batching import sequential_batches
-from dlzero_cli.data.datasets import DATASETS, Dataset
+from dlzero_cli.data.catalog import DATASETS, Dataset
 from dlzero_cli.data.transforms import NORMALIZERS, Normalizer
 from dlzero_cli.engine import functional as F
 from dlzero_cli.engine.init import INITIALIZERS

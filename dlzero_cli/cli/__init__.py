@@ -42,7 +42,13 @@ def _root(
 
 
 # Each module adds its command to `app` when imported.
-from dlzero_cli.cli import configs_cmd, eval_cmd, predict_cmd, train_cmd  # noqa: E402, F401
+from dlzero_cli.cli import (  # noqa: E402, F401
+    configs_cmd,
+    data_cmds,
+    eval_cmd,
+    predict_cmd,
+    train_cmd,
+)
 
 
 def main() -> None:

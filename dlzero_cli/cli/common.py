@@ -26,6 +26,13 @@ RUNS_DIR_OPTION = typer.Option(
     show_default=False,
 )
 
+DATA_DIR_OPTION = typer.Option(
+    None,
+    "--data-dir",
+    help="Folder holding downloaded datasets [default: $DLZERO_DATA_DIR or ./data].",
+    show_default=False,
+)
+
 
 def report_error(message: str) -> None:
     """Each line of a DlzeroError as `error: ...` on stderr, unstyled and unwrapped."""

@@ -9,7 +9,14 @@ from pathlib import Path
 import typer
 
 from dlzero_cli.cli import app
-from dlzero_cli.cli.common import RUNS_DIR_OPTION, fmt, handles_errors, runs_dir_or_default, stdout
+from dlzero_cli.cli.common import (
+    DATA_DIR_OPTION,
+    RUNS_DIR_OPTION,
+    fmt,
+    handles_errors,
+    runs_dir_or_default,
+    stdout,
+)
 
 
 class Split(str, Enum):
@@ -25,7 +32,11 @@ def eval_command(
     split: Split = typer.Option(Split.test, "--split", help="Which split of the run's dataset."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object and nothing else."),
     batch_size: int = typer.Option(1000, "--batch-size", min=1, help="Samples per forward pass."),
+    limit: int = typer.Option(
+        None, "--limit", min=1, help="Evaluate a class-stratified subset of N samples."
+    ),
     runs_dir: Path = RUNS_DIR_OPTION,
+    data_dir: Path = DATA_DIR_OPTION,
 ) -> None:
     """Evaluate a trained run on its dataset; also writes eval.json into the run folder.
 
@@ -41,7 +52,7 @@ def eval_command(
     from dlzero_cli.runs import resolve_run
 
     run_dir = resolve_run(run, runs_dir_or_default(runs_dir))
-    report = evaluate_run(run_dir, split.value, batch_size)
+    report = evaluate_run(run_dir, split.value, batch_size, data_dir, limit)
     if as_json:
         print(json.dumps(report))
         return

@@ -7,7 +7,14 @@ from pathlib import Path
 import typer
 
 from dlzero_cli.cli import app
-from dlzero_cli.cli.common import RUNS_DIR_OPTION, fmt, handles_errors, runs_dir_or_default, stdout
+from dlzero_cli.cli.common import (
+    DATA_DIR_OPTION,
+    RUNS_DIR_OPTION,
+    fmt,
+    handles_errors,
+    runs_dir_or_default,
+    stdout,
+)
 
 
 @app.command("train")
@@ -27,7 +34,14 @@ def train_command(
     name: str = typer.Option(
         None, "--name", help="Shortcut for --set name=NAME (run folder name)."
     ),
+    limit: int = typer.Option(
+        None, "--limit", min=1, help="Shortcut for --set data.limit=N: train on N samples."
+    ),
     runs_dir: Path = RUNS_DIR_OPTION,
+    data_dir: Path = DATA_DIR_OPTION,
+    download: bool = typer.Option(
+        False, "--download", help="Download the config's dataset first if it is missing."
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the final results."),
 ) -> None:
     """Train a network from a YAML config into a new run folder `runs/TIME-NAME/`.
@@ -39,6 +53,7 @@ def train_command(
     dlzero train xor-2-4-1    # a shipped config, by name
     dlzero train my.yaml --set train.optimizer.lr=0.05 --epochs 20
     dlzero train --seed 1 --runs-dir /tmp/runs --quiet
+    dlzero train mnist-784-50-100-10 --limit 1000 --epochs 1 --download
     ```
     """
     from dlzero_cli.cli.progress import make_progress
@@ -46,12 +61,21 @@ def train_command(
     from dlzero_cli.experiment import train_from_config
 
     overrides = list(set_)
-    shortcuts = {"train.epochs": epochs, "seed": seed, "name": name}
+    shortcuts = {"train.epochs": epochs, "seed": seed, "name": name, "data.limit": limit}
     overrides += [f"{key}={value}" for key, value in shortcuts.items() if value is not None]
     loaded = load_config(config, overrides)
+    if download:
+        from dlzero_cli.cli.download_progress import make_download_events
+        from dlzero_cli.data.remote import download_missing
+
+        events = make_download_events()
+        try:
+            download_missing(loaded.config.data.dataset, data_dir, events)
+        finally:
+            events.close()
     progress = make_progress(quiet)
     try:
-        result = train_from_config(loaded, runs_dir_or_default(runs_dir), progress)
+        result = train_from_config(loaded, runs_dir_or_default(runs_dir), progress, data_dir)
     except KeyboardInterrupt:
         stdout.print("interrupted: the run keeps its weights so far (status 'interrupted')")
         raise typer.Exit(130) from None

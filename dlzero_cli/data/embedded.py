@@ -33,7 +33,7 @@ def _digits_arrays() -> tuple[Arrays, Arrays]:
         table = np.loadtxt(text, delimiter=",", dtype=np.int64)
     if table.ndim != 2 or table.shape[1] != 65:
         raise DataError(f"{DIGITS_FILE}: expected 65 columns, got shape {table.shape}")
-    x = table[:, :64].astype(np.uint8)
+    x = table[:, :64].astype(np.uint8).reshape(-1, 1, 8, 8)
     y = table[:, 64]
     all_rows = Arrays(x, y)
     rng = np.random.default_rng(DIGITS_SPLIT_SEED)
@@ -52,10 +52,10 @@ register(
     Digits(
         name="digits",
         description="UCI handwritten digits, 8x8 pixels 0..16, 1,797 samples (embedded)",
-        input_shape=(64,),
+        input_shape=(1, 8, 8),
         class_names=tuple(str(d) for d in range(10)),
         pixel_max=16.0,
-        license="CC BY 4.0 (E. Alpaydin, C. Kaynak, UCI ML Repository)",
+        license="CC BY 4.0",
         source="embedded",
     )
 )
@@ -85,7 +85,7 @@ for _name, _outputs, _rule in [
             input_shape=(2,),
             class_names=("0", "1"),
             pixel_max=1.0,
-            license="public domain (truth table)",
+            license="public domain",
             source="embedded",
             outputs=_outputs,
         )

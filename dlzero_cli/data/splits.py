@@ -56,11 +56,30 @@ def carve_validation(
     return train.take(kept), train.take(held)
 
 
+def limit_samples(data: Arrays, limit: int | None, split_seed: int) -> Arrays:
+    """A class-stratified subset of `limit` samples (all of `data` when it is smaller)."""
+    if limit is None or limit >= len(data):
+        return data
+    # A seed stream of its own, so a limit does not shift the validation draw's.
+    rng = np.random.default_rng([split_seed, 1])
+    _, subset = stratified_split(data.y, int(limit), rng)
+    return data.take(subset)
+
+
 def dataset_splits(
-    dataset: Dataset, validation: float | int, split_seed: int, data_dir: Path | None = None
+    dataset: Dataset,
+    validation: float | int,
+    split_seed: int,
+    data_dir: Path | None = None,
+    limit: int | None = None,
 ) -> dict[str, Arrays]:
-    """{'train', 'val', 'test'} arrays; 'val' is empty when no validation is asked for."""
-    train, val = carve_validation(dataset.load("train", data_dir), validation, split_seed)
+    """{'train', 'val', 'test'} arrays; 'val' is empty when no validation is asked for.
+
+    `limit` shrinks the training split (before the validation hold-out); the test
+    split is always whole.
+    """
+    train = limit_samples(dataset.load("train", data_dir), limit, split_seed)
+    train, val = carve_validation(train, validation, split_seed)
     empty = Arrays(train.x[:0], train.y[:0])
     return {
         "train": train,

@@ -66,12 +66,12 @@ def test_xor_predictions_and_json_shape(cli):
 
 def test_predict_reads_npy_batches_and_csv_rows(cli, tmp_path):
     assert cli("train", "--epochs", "30", "--quiet").exit_code == 0
-    from dlzero_cli.data.datasets import DATASETS
+    from dlzero_cli.data.catalog import DATASETS
 
     test = DATASETS.get("digits").load("test")
     np.save(tmp_path / "batch.npy", test.x[:20])
     np.save(tmp_path / "one.npy", test.x[0].reshape(8, 8))
-    (tmp_path / "rows.csv").write_text("\n".join(",".join(map(str, r)) for r in test.x[:3]))
+    (tmp_path / "rows.csv").write_text("\n".join(",".join(map(str, r.ravel())) for r in test.x[:3]))
     predictions = cli.json(
         "predict",
         "latest",

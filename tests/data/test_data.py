@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dlzero_cli.data.datasets import DATASETS, Arrays
+from dlzero_cli.data.catalog import DATASETS
+from dlzero_cli.data.datasets import Arrays
 from dlzero_cli.data.splits import carve_validation, stratified_split
 from dlzero_cli.data.transforms import NORMALIZERS
 
@@ -14,7 +15,7 @@ def test_digits_ships_with_the_package_as_uint8():
     digits = DATASETS.get("digits")
     train, test = digits.load("train"), digits.load("test")
     assert (len(train), len(test)) == (1438, 359)
-    assert train.x.dtype == np.uint8 and train.x.shape[1:] == (64,)
+    assert train.x.dtype == np.uint8 and train.x.shape[1:] == (1, 8, 8)
     assert train.x.max() == 16 and train.y.dtype == np.int64
     both = np.concatenate([train.y, test.y])
     assert np.bincount(both).tolist() == [178, 182, 177, 183, 181, 182, 181, 179, 174, 180]

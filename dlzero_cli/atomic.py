@@ -1,0 +1,46 @@
+"""Atomic file writes: a temporary file in the target's folder, renamed into place.
+
+A crash, a full disk or Ctrl-C mid-write leaves the previous file untouched (and at
+worst a hidden `.NAME.*.tmp` file), never a half-written one under the real name.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+
+def _default_mode() -> int:
+    # mkstemp creates 0600 files; give the file the permissions open() would have.
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+@contextmanager
+def atomic_open(path: Path, mode: str = "w", durable: bool = True) -> Iterator[IO[Any]]:
+    """Write `path` through a temporary file; `durable` also fsyncs before the rename."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, _default_mode())
+        text = {} if "b" in mode else {"encoding": "utf-8", "newline": ""}
+        with os.fdopen(fd, mode, **text) as f:
+            yield f
+            f.flush()
+            if durable:
+                os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def make_temp(folder: Path, prefix: str, suffix: str) -> tuple[int, Path]:
+    """A new temp file in `folder` with open()'s usual permissions: (fd, path)."""
+    fd, name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=folder)
+    os.fchmod(fd, _default_mode())
+    return fd, Path(name)

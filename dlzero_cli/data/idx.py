@@ -1,0 +1,63 @@
+"""A strict reader of the IDX format (the files MNIST and Fashion-MNIST come in).
+
+Layout: two zero bytes, a dtype code, the number of dimensions d, then d big-endian
+uint32 sizes, then the values, big-endian, row-major. The header is checked against
+the actual byte length before anything is allocated, so a truncated, padded or
+absurdly-dimensioned file is refused with a clear message instead of crashing or
+asking for terabytes.
+"""
+
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+
+from dlzero_cli.errors import DataError
+
+# IDX dtype code -> big-endian NumPy dtype
+IDX_DTYPES = {
+    0x08: np.dtype(np.uint8),
+    0x09: np.dtype(np.int8),
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
+MAX_DIMENSIONS = 4
+
+
+class IdxError(DataError):
+    """A byte string that is not a well-formed IDX file."""
+
+
+def parse_idx(data: bytes | memoryview, name: str = "IDX data") -> np.ndarray:
+    """The array stored in `data`, in native byte order; IdxError if malformed."""
+    view = memoryview(data)
+    if len(view) < 4:
+        raise IdxError(f"{name}: {len(view)} bytes is too short for an IDX header")
+    zero1, zero2, code, ndim = view[0], view[1], view[2], view[3]
+    if zero1 != 0 or zero2 != 0:
+        raise IdxError(f"{name}: bad magic number (first bytes {bytes(view[:4]).hex()})")
+    if code not in IDX_DTYPES:
+        raise IdxError(f"{name}: unknown IDX dtype code 0x{code:02x}")
+    if not 1 <= ndim <= MAX_DIMENSIONS:
+        raise IdxError(f"{name}: {ndim} dimensions; expected 1 to {MAX_DIMENSIONS}")
+    header = 4 + 4 * ndim
+    if len(view) < header:
+        raise IdxError(f"{name}: truncated header ({len(view)} of {header} bytes)")
+    shape = struct.unpack(f">{ndim}I", view[4:header])
+    dtype = IDX_DTYPES[code]
+    # Python integers: the product cannot overflow, however absurd the sizes.
+    expected = dtype.itemsize
+    for size in shape:
+        expected *= size
+    actual = len(view) - header
+    if actual != expected:
+        kind = "truncated" if actual < expected else "has trailing bytes"
+        raise IdxError(
+            f"{name}: {kind}: header says {'x'.join(map(str, shape))} values of {dtype.name} "
+            f"({expected:,} bytes), the file holds {actual:,}"
+        )
+    array = np.frombuffer(view, dtype=dtype, offset=header).reshape(shape)
+    return array.astype(dtype.newbyteorder("="), copy=False)
