@@ -22,7 +22,8 @@ class Cli:
         argv = list(args)
         if runs and argv and argv[0] in {"train", "eval", "predict"}:
             argv += ["--runs-dir", str(self.runs_dir)]
-        return self.runner.invoke(app, argv, catch_exceptions=False)
+        # A wide console: tables must not wrap the words the tests look for.
+        return self.runner.invoke(app, argv, catch_exceptions=False, env={"COLUMNS": "200"})
 
     def json(self, *args: str):
         result = self(*args, "--json")

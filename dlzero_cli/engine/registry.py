@@ -51,6 +51,10 @@ class Registry(Generic[T]):
             raise ValueError(f"{self.family} {name!r} is registered twice")
         self._entries[name] = Entry(name, value, description)
 
+    def remove(self, name: str) -> None:
+        """Drop an entry (tests register fixtures and take them out again)."""
+        del self._entries[name]
+
     def get(self, name: str) -> T:
         return self.entry(name).value
 
