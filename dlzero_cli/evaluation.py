@@ -21,37 +21,95 @@ class ClassMetrics:
     support: int
 
 
+TOP_K = 3
+
+
+@dataclass(frozen=True)
+class Misclassified:
+    """The most confidently wrong samples, most confident first."""
+
+    indices: np.ndarray  # into the evaluated data
+    true: np.ndarray
+    predicted: np.ndarray
+    confidence: np.ndarray  # the score of the predicted class
+
+
 @dataclass(frozen=True)
 class Evaluation:
     loss: float
     accuracy: float
+    top_k: int
+    top_k_accuracy: float
     samples: int
     confusion: np.ndarray  # (classes, classes): rows true class, columns predicted
     per_class: list[ClassMetrics]
+    misclassified: Misclassified
 
 
-def evaluate(model: Model, data: Arrays, batch_size: int = 1000) -> Evaluation:
-    """Metrics over `data`, batch by batch (memory does not grow with N), in eval mode."""
+def evaluate(model: Model, data: Arrays, batch_size: int = 1000, keep_wrong: int = 0) -> Evaluation:
+    """Metrics over `data`, batch by batch, in eval mode; weights are only read.
+
+    Memory does not grow with N: per batch, the running confusion matrix and the
+    `keep_wrong` most confident mistakes so far are all that is kept.
+    """
     model.network.eval()
     criterion = model.criterion()
     classes = len(model.class_names)
+    k = min(TOP_K, classes)
     confusion = np.zeros((classes, classes), dtype=np.int64)
-    loss_sum = 0.0
+    loss_sum, in_top_k = 0.0, 0
+    wrong = _TopMistakes(keep_wrong)
     for rows in sequential_batches(len(data), batch_size):
         labels = data.y[rows]
         logits = model.network.forward(model.prepare(data.x[rows]))
         loss_sum += criterion.forward(logits, labels) * labels.shape[0]
+        scores = F.scores_to_class_scores(criterion.y)
         predicted = F.scores_to_labels(criterion.y)
         np.add.at(confusion, (labels, predicted), 1)
+        top = np.argpartition(-scores, k - 1, axis=1)[:, :k] if k < classes else None
+        in_top_k += labels.shape[0] if top is None else int((top == labels[:, None]).any(1).sum())
+        wrong.add(rows.start, labels, predicted, scores[np.arange(len(labels)), predicted])
     samples = len(data)
     correct = int(np.trace(confusion))
     return Evaluation(
         loss=loss_sum / samples if samples else float("nan"),
         accuracy=correct / samples if samples else float("nan"),
+        top_k=k,
+        top_k_accuracy=in_top_k / samples if samples else float("nan"),
         samples=samples,
         confusion=confusion,
         per_class=per_class_metrics(confusion, model.class_names),
+        misclassified=wrong.result(),
     )
+
+
+class _TopMistakes:
+    """Keeps the `limit` highest-confidence mistakes seen so far."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        empty = np.empty(0, dtype=np.int64)
+        self.best = Misclassified(empty, empty, empty, np.empty(0))
+
+    def add(self, offset: int, true, predicted, confidence) -> None:
+        if self.limit == 0:
+            return
+        wrong = np.flatnonzero(true != predicted)
+        if wrong.size == 0:
+            return
+        merged = [
+            np.concatenate([old, new])
+            for old, new in zip(
+                (self.best.indices, self.best.true, self.best.predicted, self.best.confidence),
+                (wrong + offset, true[wrong], predicted[wrong], confidence[wrong]),
+                strict=True,
+            )
+        ]
+        order = np.argsort(-merged[3], kind="stable")[: self.limit]
+        self.best = Misclassified(*(m[order] for m in merged))
+
+    def result(self) -> Misclassified:
+        return self.best
 
 
 def per_class_metrics(confusion: np.ndarray, names: tuple[str, ...]) -> list[ClassMetrics]:

@@ -7,6 +7,7 @@ writes the weights at the end. Evaluation and prediction read a run folder back.
 
 from __future__ import annotations
 
+import hashlib
 import platform
 import time
 from dataclasses import asdict, dataclass
@@ -15,18 +16,19 @@ from typing import Any
 
 import numpy as np
 
-from dlzero_cli import __version__
+from dlzero_cli import __version__, plots
+from dlzero_cli.book import load_book_params, read_param_pickle
 from dlzero_cli.config import LoadedConfig, dump_config, load_config
-from dlzero_cli.data.catalog import DATASETS
+from dlzero_cli.data.catalog import DATASETS, Dataset
 from dlzero_cli.data.datasets import Arrays
 from dlzero_cli.data.splits import dataset_splits, limit_samples
-from dlzero_cli.errors import DlzeroError, TrainingDiverged, UsageError
+from dlzero_cli.errors import TrainingDiverged, UsageError
 from dlzero_cli.evaluation import Evaluation, evaluate
-from dlzero_cli.inputs import read_input
+from dlzero_cli.inputs import InputSpec, read_inputs
 from dlzero_cli.modeling import Model
 from dlzero_cli.runs import (
     CONFIG_FILE,
-    EVAL_FILE,
+    CURVES_FILE,
     METRICS_FILE,
     SUMMARY_FILE,
     WEIGHTS_FILE,
@@ -55,11 +57,17 @@ class TrainResult:
     summary: dict[str, Any]
 
 
-def load_splits(loaded: LoadedConfig, data_dir: Path | None = None) -> dict[str, Arrays]:
+def load_splits(
+    loaded: LoadedConfig,
+    data_dir: Path | None = None,
+    wanted: tuple[str, ...] = ("train", "val", "test"),
+) -> dict[str, Arrays]:
     data = loaded.config.data
     dataset = DATASETS.get(data.dataset)
     try:
-        return dataset_splits(dataset, data.validation, data.split_seed, data_dir, data.limit)
+        return dataset_splits(
+            dataset, data.validation, data.split_seed, data_dir, data.limit, wanted
+        )
     except ValueError as exc:
         raise loaded.source.error(("data", "validation"), str(exc)) from None
 
@@ -139,6 +147,11 @@ def train_from_config(
 
     def finish(status: str, **extra: Any) -> None:
         recorder.flush()
+        plots.plot_curves(
+            [r.as_dict() for r in recorder.records],
+            run_dir / CURVES_FILE,
+            f"{config.name} ({status})",
+        )
         wall = time.perf_counter() - started
         seen = len(recorder.records) * len(splits["train"])
         summary.update(
@@ -189,31 +202,82 @@ def evaluate_run(
     batch_size: int = 1000,
     data_dir: Path | None = None,
     limit: int | None = None,
+    dataset_name: str | None = None,
 ) -> dict[str, Any]:
-    """Evaluate a run on a split of its own dataset; writes and returns eval.json's data."""
+    """Evaluate a run on a split of its own dataset (or another of the same shape).
+
+    Writes eval-<dataset>-<split>.json, a confusion-matrix PNG and a grid of the most
+    confidently misclassified inputs into the run folder, and returns the report.
+    """
     model = load_model(run_dir)
     loaded = load_config(str(run_dir / CONFIG_FILE))
-    splits = load_splits(loaded, data_dir)
-    data = limit_samples(splits[split], limit, loaded.config.data.split_seed)
+    dataset = DATASETS.get(dataset_name or loaded.config.data.dataset)
+    check_compatible(model, dataset)
+    settings = loaded.config.data
+    try:
+        data = dataset_splits(
+            dataset, settings.validation, settings.split_seed, data_dir, settings.limit, (split,)
+        )[split]
+    except ValueError as exc:
+        raise loaded.source.error(("data", "validation"), str(exc)) from None
+    data = limit_samples(data, limit, settings.split_seed)
     if not len(data):
         raise UsageError(
             f"split {split!r} of run {run_dir} is empty (data.validation is 0); "
             "evaluate --split test or train"
         )
-    result = evaluate(model, data, batch_size=batch_size)
+    result = evaluate(model, data, batch_size=batch_size, keep_wrong=MISCLASSIFIED_SHOWN)
+    stem = f"{dataset.name}-{split}"
+    files = {
+        "report": run_dir / f"eval-{stem}.json",
+        "confusion": run_dir / f"confusion-{stem}.png",
+        "misclassified": run_dir / f"misclassified-{stem}.png",
+    }
+    names = model.class_names
+    plots.plot_confusion(
+        result.confusion, names, files["confusion"], f"{dataset.name} {split}: confusion matrix"
+    )
+    wrong = result.misclassified
+    plots.plot_misclassified(
+        data.x[wrong.indices],
+        wrong.true.tolist(),
+        wrong.predicted.tolist(),
+        wrong.confidence.tolist(),
+        names,
+        files["misclassified"],
+        f"{dataset.name} {split}: most confident mistakes",
+    )
     report = {
         "run": str(run_dir),
-        "dataset": model.dataset,
+        "dataset": dataset.name,
         "split": split,
         "samples": result.samples,
         "loss": result.loss,
         "accuracy": result.accuracy,
+        f"top{result.top_k}_accuracy": result.top_k_accuracy,
         "per_class": [asdict(m) for m in result.per_class],
+        "class_names": list(names),
         "confusion": result.confusion.tolist(),
+        "files": {kind: str(path) for kind, path in files.items()},
         "evaluated_at": utc_now().isoformat(),
     }
-    write_json(run_dir / EVAL_FILE, report)
+    write_json(files["report"], report)
     return report
+
+
+MISCLASSIFIED_SHOWN = 20
+
+
+def check_compatible(model: Model, dataset: Dataset) -> None:
+    """A model evaluates only datasets with its input shape and number of classes."""
+    shape = "x".join(map(str, dataset.input_shape))
+    ours = "x".join(map(str, model.input_shape))
+    if dataset.input_shape != model.input_shape or dataset.classes != len(model.class_names):
+        raise UsageError(
+            f"dataset {dataset.name!r} has {shape} inputs and {dataset.classes} classes; this "
+            f"run's model ({model.dataset}) takes {ours} inputs and {len(model.class_names)} "
+            "classes"
+        )
 
 
 # --------------------------------------------------------------------------- predict
@@ -232,24 +296,20 @@ class Prediction:
 
 
 def predict_inputs(
-    run_dir: Path, inputs: list[str], top_k: int
+    run_dir: Path,
+    inputs: list[str],
+    top_k: int,
+    invert: str = "auto",
+    stdin: bytes | None = None,
 ) -> tuple[list[Prediction], list[str]]:
     """Predictions for every readable input, and one error line per unreadable one."""
     model = load_model(run_dir)
-    names: list[str] = []
-    batches: list[np.ndarray] = []
-    errors: list[str] = []
-    for arg in inputs:
-        try:
-            samples = read_input(arg, model.input_shape)
-        except DlzeroError as exc:
-            errors.append(str(exc))
-            continue
-        names += samples.names
-        batches.append(samples.x)
-    if not batches:
+    spec = InputSpec(model.input_shape, model.normalizer.pixel_max, invert)
+    read, errors = read_inputs(inputs, spec, stdin)
+    if not read:
         return [], errors
-    scores = model.class_scores(np.concatenate(batches))
+    names = [name for samples in read for name in samples.names]
+    scores = model.class_scores(np.concatenate([samples.x for samples in read]))
     k = min(top_k, scores.shape[1])
     predictions = []
     for name, row in zip(names, scores, strict=True):
@@ -263,3 +323,40 @@ def predict_inputs(
             Prediction(name, best["label"], best["name"], best["probability"], ranked)
         )
     return predictions, errors
+
+
+# --------------------------------------------------------------------------- import
+
+
+def import_book(weights: Path, config_ref: str, runs_dir: Path, name: str | None = None) -> Path:
+    """A run folder holding the book's pretrained parameters under `config_ref`'s layers."""
+    loaded = load_config(config_ref, [f"name={name}"] if name else [])
+    config = loaded.config
+    if config.data.normalize == "standardize":
+        raise loaded.source.error(
+            ("data", "normalize"),
+            "got 'standardize'; the book's networks take pixels / 255: use scale",
+        )
+    dataset = DATASETS.get(config.data.dataset)
+    model = Model.from_config(config, dataset, np.random.default_rng(config.seed))
+    load_book_params(model.network, read_param_pickle(weights), str(weights))
+    run_dir = create_run_dir(runs_dir, config.name)
+    write_text(run_dir / CONFIG_FILE, dump_config(config))
+    write_csv(run_dir / METRICS_FILE, METRIC_COLUMNS, [])
+    write_npz(run_dir / WEIGHTS_FILE, model.to_arrays())
+    now = utc_now().isoformat()
+    write_json(
+        run_dir / SUMMARY_FILE,
+        {
+            "name": config.name,
+            "status": "imported",
+            "imported_from": str(weights.resolve()),
+            "imported_sha256": hashlib.sha256(weights.read_bytes()).hexdigest(),
+            "dataset": dataset.name,
+            "parameters": model.network.parameter_count(),
+            "started_at": now,
+            "finished_at": now,
+            "versions": versions(),
+        },
+    )
+    return run_dir

@@ -5,7 +5,8 @@
         metrics.csv    one row per epoch
         weights.npz    parameters + architecture; loads with allow_pickle=False
         summary.json   status, final metrics, seed, timings, versions
-        eval.json      written by `dlzero eval`
+        curves.png     loss and accuracy per epoch, train against validation
+        eval-<dataset>-<split>.json, confusion-*.png, misclassified-*.png  by `dlzero eval`
 
 Every file is written to a temporary name in the same folder and renamed into place,
 so a crash never leaves a half-written file where a good one was.
@@ -32,7 +33,7 @@ CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.csv"
 WEIGHTS_FILE = "weights.npz"
 SUMMARY_FILE = "summary.json"
-EVAL_FILE = "eval.json"
+CURVES_FILE = "curves.png"
 RUNS_DIR_ENV = "DLZERO_RUNS_DIR"
 
 

@@ -20,7 +20,7 @@ class Cli:
 
     def __call__(self, *args: str, runs: bool = True):
         argv = list(args)
-        if runs and argv and argv[0] in {"train", "eval", "predict"}:
+        if runs and argv and argv[0] in {"train", "eval", "predict", "import"}:
             argv += ["--runs-dir", str(self.runs_dir)]
         # A wide console: tables must not wrap the words the tests look for.
         return self.runner.invoke(app, argv, catch_exceptions=False, env={"COLUMNS": "200"})
@@ -49,3 +49,49 @@ def write_config(tmp_path: Path):
         return path
 
     return write
+
+
+# Handwriting-like strokes per digit, in unit coordinates of the picture.
+STROKES = {
+    0: "ellipse",
+    1: [[(0.45, 0.3), (0.55, 0.15), (0.55, 0.85)]],
+    2: [[(0.25, 0.3), (0.4, 0.18), (0.6, 0.18), (0.72, 0.32), (0.65, 0.5), (0.25, 0.82),
+         (0.78, 0.82)]],
+    3: [[(0.25, 0.2), (0.7, 0.2), (0.45, 0.45), (0.7, 0.6), (0.65, 0.78), (0.45, 0.85),
+         (0.25, 0.78)]],
+    4: [[(0.6, 0.85), (0.6, 0.15), (0.2, 0.6), (0.8, 0.6)]],
+    5: [[(0.72, 0.18), (0.32, 0.18), (0.28, 0.48), (0.55, 0.45), (0.7, 0.6), (0.62, 0.8),
+         (0.3, 0.82)]],
+    6: [[(0.65, 0.15), (0.35, 0.45), (0.3, 0.7), (0.45, 0.85), (0.65, 0.75), (0.62, 0.55),
+         (0.35, 0.6)]],
+    7: [[(0.2, 0.2), (0.8, 0.2), (0.45, 0.85)]],
+    8: "eight",
+    9: [[(0.68, 0.35), (0.5, 0.2), (0.32, 0.32), (0.4, 0.48), (0.68, 0.38), (0.62, 0.85)]],
+}  # fmt: skip
+
+
+def draw_digit(digit, width, height, thickness, dx=0, dy=0, paper=255, ink=0):
+    """A Pillow drawing of `digit`: dark ink on white paper unless told otherwise."""
+    from PIL import Image, ImageDraw
+
+    image = Image.new("L", (width, height), paper)
+    pen = ImageDraw.Draw(image)
+
+    def at(point):
+        return (dx + point[0] * width, dy + point[1] * height)
+
+    shape = STROKES[digit]
+    if shape == "ellipse":
+        pen.ellipse([at((0.28, 0.15)), at((0.72, 0.85))], outline=ink, width=thickness)
+    elif shape == "eight":
+        pen.ellipse([at((0.33, 0.15)), at((0.67, 0.48))], outline=ink, width=thickness)
+        pen.ellipse([at((0.3, 0.48)), at((0.7, 0.85))], outline=ink, width=thickness)
+    else:
+        for path in shape:
+            pen.line([at(p) for p in path], fill=ink, width=thickness, joint="curve")
+    return image
+
+
+@pytest.fixture
+def digit_image():
+    return draw_digit

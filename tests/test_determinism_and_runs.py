@@ -109,3 +109,23 @@ def test_diverging_training_stops_with_status_diverged(cli):
     assert summary["status"] == "diverged"
     weights = read_weights(cli.latest_run() / "weights.npz")
     assert all(np.all(np.isfinite(w)) for k, w in weights.items() if k.startswith("param/"))
+
+
+def test_ctrl_c_keeps_weights_curves_and_says_interrupted(tmp_path):
+    from dlzero_cli.config import load_config
+    from dlzero_cli.experiment import TrainingProgress, train_from_config
+
+    class CtrlCAtEpoch3(TrainingProgress):
+        def epoch_done(self, record):
+            if record.epoch == 3:
+                raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_from_config(load_config("digits-64-50-100-10"), tmp_path, CtrlCAtEpoch3())
+    [run] = list(tmp_path.iterdir())
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "interrupted" and summary["epochs_completed"] == 3
+    assert (run / "curves.png").is_file()
+    assert read_weights(run / "weights.npz")["param/0.W"].shape == (64, 50)
+    with open(run / "metrics.csv") as f:
+        assert len(list(csv.DictReader(f))) == 3

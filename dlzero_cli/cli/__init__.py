@@ -46,6 +46,7 @@ from dlzero_cli.cli import (  # noqa: E402, F401
     configs_cmd,
     data_cmds,
     eval_cmd,
+    import_cmd,
     predict_cmd,
     train_cmd,
 )

@@ -29,7 +29,14 @@ class Split(str, Enum):
 @handles_errors
 def eval_command(
     run: str = typer.Argument(..., help="A run folder, or `latest` for the newest run."),
-    split: Split = typer.Option(Split.test, "--split", help="Which split of the run's dataset."),
+    dataset: str = typer.Option(
+        None,
+        "--dataset",
+        help="Evaluate on another dataset with the same input shape and classes "
+        "[default: the run's].",
+        show_default=False,
+    ),
+    split: Split = typer.Option(Split.test, "--split", help="Which split of the dataset."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object and nothing else."),
     batch_size: int = typer.Option(1000, "--batch-size", min=1, help="Samples per forward pass."),
     limit: int = typer.Option(
@@ -38,12 +45,16 @@ def eval_command(
     runs_dir: Path = RUNS_DIR_OPTION,
     data_dir: Path = DATA_DIR_OPTION,
 ) -> None:
-    """Evaluate a trained run on its dataset; also writes eval.json into the run folder.
+    """Evaluate a trained run: loss, accuracy, top-3, per-class metrics, confusion matrix.
+
+    Writes `eval-DATASET-SPLIT.json`, `confusion-DATASET-SPLIT.png` and
+    `misclassified-DATASET-SPLIT.png` (the most confident mistakes) into the run folder.
 
     Examples:
 
     ```
     dlzero eval latest
+    dlzero eval latest --dataset mnist --split test
     dlzero eval runs/20261129T080000Z-xor-2-4-1 --split train
     dlzero eval latest --json > result.json
     ```
@@ -52,7 +63,7 @@ def eval_command(
     from dlzero_cli.runs import resolve_run
 
     run_dir = resolve_run(run, runs_dir_or_default(runs_dir))
-    report = evaluate_run(run_dir, split.value, batch_size, data_dir, limit)
+    report = evaluate_run(run_dir, split.value, batch_size, data_dir, limit, dataset)
     if as_json:
         print(json.dumps(report))
         return
@@ -63,18 +74,39 @@ def _print_report(report: dict) -> None:
     from rich.table import Table
 
     stdout.print(
-        f"{report['run']}  {report['dataset']} {report['split']} split, {report['samples']} samples"
+        f"{report['run']}\n{report['dataset']} {report['split']} split, "
+        f"{report['samples']:,} samples"
     )
-    stdout.print(f"loss {fmt(report['loss'])}  accuracy {fmt(report['accuracy'])}")
-    table = Table(show_header=True, header_style="bold")
+    top_key = next(k for k in report if k.startswith("top") and k.endswith("_accuracy"))
+    top_k = top_key.removeprefix("top").removesuffix("_accuracy")
+    stdout.print(
+        f"loss {fmt(report['loss'])}  accuracy {fmt(report['accuracy'])}  "
+        f"top-{top_k} accuracy {fmt(report[top_key])}"
+    )
+    table = Table(show_header=True, header_style="bold", title="per class", title_justify="left")
     for column in ("class", "precision", "recall", "f1", "support"):
         table.add_column(column, justify="left" if column == "class" else "right")
     for row in report["per_class"]:
         table.add_row(
-            row["name"],
-            fmt(row["precision"]),
-            fmt(row["recall"]),
-            fmt(row["f1"]),
+            row["name"], fmt(row["precision"]), fmt(row["recall"]), fmt(row["f1"]),
             str(row["support"]),
-        )
+        )  # fmt: skip
     stdout.print(table)
+    names = report["class_names"]
+    confusion = Table(
+        show_header=True, header_style="bold", title="confusion (rows: true, columns: predicted)",
+        title_justify="left",
+    )  # fmt: skip
+    confusion.add_column("true \\ pred")
+    for index in range(len(names)):
+        confusion.add_column(str(index), justify="right")
+    for index, (name, row) in enumerate(zip(names, report["confusion"], strict=True)):
+        cells = [
+            f"[bold green]{n}[/]" if i == index else (f"[red]{n}[/]" if n else "[dim]0[/]")
+            for i, n in enumerate(row)
+        ]
+        label = str(index) if name == str(index) else f"{index} {name}"
+        confusion.add_row(label, *cells)
+    stdout.print(confusion)
+    for kind, path in report["files"].items():
+        stdout.print(f"{kind}: {path}")

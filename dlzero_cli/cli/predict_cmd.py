@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 import json
+import sys
+from enum import Enum
 from pathlib import Path
 
 import typer
@@ -17,18 +20,36 @@ from dlzero_cli.cli.common import (
 )
 
 
+class Invert(str, Enum):
+    auto = "auto"
+    yes = "yes"
+    no = "no"
+
+
 @app.command("predict")
 @handles_errors
 def predict_command(
     run: str = typer.Argument(..., help="A run folder, or `latest` for the newest run."),
     inputs: list[str] = typer.Argument(
-        ..., help="`.npy` files (one sample or a batch), `.csv` files, or rows like 1,0."
+        ...,
+        help="Images (PNG, JPEG, BMP, GIF), folders of them, .npy arrays, IDX files, .csv "
+        "rows, rows like 1,0, or - for a .npy array or an image on stdin.",
     ),
     top_k: int = typer.Option(3, "--top-k", "-k", min=1, help="How many classes to show."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON list and nothing else."),
+    as_csv: bool = typer.Option(False, "--csv", help="Print CSV rows and nothing else."),
+    invert: Invert = typer.Option(
+        Invert.auto,
+        "--invert",
+        help="Images: make dark-on-light ink light-on-dark (auto: when the border is light).",
+    ),
     runs_dir: Path = RUNS_DIR_OPTION,
 ) -> None:
-    """Predict the class of each input, in the dataset's raw scale (digits: 0..16).
+    """Predict the class of each input: images, arrays in the dataset's raw scale, rows.
+
+    Images are prepared the way the model's dataset was made: grayscale, inverted when
+    the background is light, cropped to the ink, fitted to 20x20 and centred by mass
+    in 28x28 for MNIST-shaped models (the digits set's 32x32 -> 8x8 for 8x8 models).
 
     Examples:
 
@@ -36,21 +57,37 @@ def predict_command(
     dlzero predict latest 1,0 0,1       # rows of numbers (an xor run)
     dlzero predict latest batch.npy -k 5   # one sample or a batch (N, 64)
     dlzero predict latest rows.csv --json
+    dlzero predict latest my-digit.png photos/ --top-k 1
+    cat digit.jpg | dlzero predict latest -
     ```
     """
+    from dlzero_cli.errors import UsageError
     from dlzero_cli.experiment import predict_inputs
     from dlzero_cli.runs import resolve_run
 
+    if as_json and as_csv:
+        raise UsageError("--json and --csv: choose one output format")
     run_dir = resolve_run(run, runs_dir_or_default(runs_dir))
-    predictions, errors = predict_inputs(run_dir, inputs, top_k)
+    stdin = sys.stdin.buffer.read() if "-" in inputs else None
+    predictions, errors = predict_inputs(run_dir, inputs, top_k, invert.value, stdin)
     if as_json:
         print(json.dumps([p.as_dict() for p in predictions]))
+    elif as_csv:
+        _write_csv(predictions)
     else:
         _print_predictions(predictions)
     for line in errors:
         report_error(line)
     if errors:
         raise typer.Exit(1)
+
+
+def _write_csv(predictions) -> None:
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(["input", "label", "name", "probability", "top_k"])
+    for p in predictions:
+        ranked = ";".join(f"{r['label']}:{r['probability']:.6f}" for r in p.top_k)
+        writer.writerow([p.input, p.label, p.name, f"{p.probability:.6f}", ranked])
 
 
 def _print_predictions(predictions) -> None:

@@ -72,17 +72,19 @@ def dataset_splits(
     split_seed: int,
     data_dir: Path | None = None,
     limit: int | None = None,
+    wanted: tuple[str, ...] = ("train", "val", "test"),
 ) -> dict[str, Arrays]:
-    """{'train', 'val', 'test'} arrays; 'val' is empty when no validation is asked for.
+    """The `wanted` splits of {'train', 'val', 'test'}; 'val' is empty without validation.
 
     `limit` shrinks the training split (before the validation hold-out); the test
-    split is always whole.
+    split is always whole. Only the files the wanted splits need are read.
     """
-    train = limit_samples(dataset.load("train", data_dir), limit, split_seed)
-    train, val = carve_validation(train, validation, split_seed)
-    empty = Arrays(train.x[:0], train.y[:0])
-    return {
-        "train": train,
-        "val": val if val is not None else empty,
-        "test": dataset.load("test", data_dir),
-    }
+    splits: dict[str, Arrays] = {}
+    if "train" in wanted or "val" in wanted:
+        train = limit_samples(dataset.load("train", data_dir), limit, split_seed)
+        train, val = carve_validation(train, validation, split_seed)
+        splits["train"] = train
+        splits["val"] = val if val is not None else Arrays(train.x[:0], train.y[:0])
+    if "test" in wanted:
+        splits["test"] = dataset.load("test", data_dir)
+    return {name: splits[name] for name in wanted}

@@ -40,7 +40,7 @@ def test_default_train_reaches_95_percent_on_digits(cli):
     assert report["dataset"] == "digits" and report["split"] == "test"
     assert len(report["per_class"]) == 10
     assert sum(c["support"] for c in report["per_class"]) == report["samples"] == 359
-    assert json.loads((run / "eval.json").read_text())["accuracy"] == report["accuracy"]
+    assert json.loads((run / "eval-digits-test.json").read_text())["accuracy"] == report["accuracy"]
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,143 @@
+"""The book's pretrained parameters: a restricted unpickler and the mapping onto layers.
+
+The book ships its trained networks as pickled dicts of NumPy arrays (`W1`, `b1`, ...).
+A pickle can run arbitrary code when loaded, so these files are read with an
+unpickler that can construct only what such a dict needs (ndarray, dtype, NumPy
+scalars) and refuses every other global before anything runs.
+"""
+
+from __future__ import annotations
+
+import io
+import pickle
+from pathlib import Path
+
+import numpy as np
+
+from dlzero_cli.engine.network import Sequential
+from dlzero_cli.errors import DataError
+
+try:  # NumPy 2 moved the pickling helpers to numpy._core; 1.x pickles name numpy.core
+    from numpy._core import multiarray as _multiarray
+except ImportError:  # pragma: no cover - NumPy 1.x
+    from numpy.core import multiarray as _multiarray  # type: ignore[no-redef]
+
+MAX_PICKLE_BYTES = 512 * 1024 * 1024
+
+
+def _reconstruct(cls, shape, typecode):
+    """ndarray's pickle constructor, limited to the empty shell it always starts with.
+
+    Pickled arrays are rebuilt as `_reconstruct(ndarray, (0,), b'b')` and then filled
+    from the bytes in the file; refusing other shapes keeps a crafted file from asking
+    for a huge allocation here.
+    """
+    if cls is not np.ndarray or tuple(shape) != (0,):
+        raise pickle.UnpicklingError("unexpected array construction")
+    return _multiarray._reconstruct(cls, shape, typecode)
+
+
+def _frombuffer(buffer, dtype, shape, order):
+    """Protocol-5 pickles rebuild arrays from a buffer whose size fixes the array's."""
+    if not isinstance(dtype, np.dtype) or order not in ("C", "F"):
+        raise pickle.UnpicklingError("unexpected array construction")
+    return np.frombuffer(memoryview(buffer), dtype=dtype).reshape(shape, order=order).copy()
+
+
+def _encode(text, encoding="latin1"):
+    # Protocol-2 pickles written by Python 3 store bytes as _codecs.encode(str, 'latin1').
+    if not isinstance(text, str) or encoding != "latin1":
+        raise pickle.UnpicklingError("unexpected _codecs.encode call")
+    return text.encode("latin1")
+
+
+_ALLOWED = {
+    ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
+    ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
+    ("numpy.core.multiarray", "scalar"): _multiarray.scalar,
+    ("numpy._core.multiarray", "scalar"): _multiarray.scalar,
+    ("numpy.core.numeric", "_frombuffer"): _frombuffer,
+    ("numpy._core.numeric", "_frombuffer"): _frombuffer,
+    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "dtype"): np.dtype,
+    ("_codecs", "encode"): _encode,
+}
+
+
+class RefusedGlobal(pickle.UnpicklingError):
+    """The pickle asked for a class or function outside the allowed few."""
+
+
+class RestrictedUnpickler(pickle.Unpickler):
+    """Unpickles dicts of NumPy arrays and nothing else."""
+
+    def find_class(self, module: str, name: str):
+        try:
+            return _ALLOWED[(module, name)]
+        except KeyError:
+            raise RefusedGlobal(
+                f"refused to load {module}.{name}: only dicts of NumPy arrays are accepted"
+            ) from None
+
+
+def read_param_pickle(path: Path) -> dict[str, np.ndarray]:
+    """A pickled {name: ndarray} dict, read with RestrictedUnpickler."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_PICKLE_BYTES:
+            raise DataError(f"{path}: {size:,} bytes is too large for a parameter file")
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        params = RestrictedUnpickler(io.BytesIO(data)).load()
+    except RefusedGlobal as exc:
+        raise DataError(f"{path}: {exc}") from None
+    except Exception as exc:  # a malformed pickle can fail in many ways; none may crash us
+        raise DataError(f"{path}: not a readable pickle ({type(exc).__name__}: {exc})") from None
+    if not isinstance(params, dict) or not all(
+        isinstance(k, str) and isinstance(v, np.ndarray) for k, v in params.items()
+    ):
+        raise DataError(
+            f"{path}: expected a dict of name -> NumPy array, got {type(params).__name__}"
+        )
+    return params
+
+
+def book_names(network: Sequential) -> dict[str, str]:
+    """Our parameter names -> the book's: the k-th layer with parameters owns W{k}, b{k}."""
+    names = {}
+    index = 0
+    for position, layer in enumerate(network.layers):
+        if not layer.params:
+            continue
+        index += 1
+        for param in layer.params:
+            names[f"{position}.{param}"] = f"{param}{index}"
+    return names
+
+
+def load_book_params(network: Sequential, params: dict[str, np.ndarray], source: str) -> None:
+    """Copy the book's arrays into `network` (in its dtype), checking names and shapes."""
+    mapping = book_names(network)
+    expected = set(mapping.values())
+    missing = sorted(expected - set(params))
+    extra = sorted(set(params) - expected)
+    if missing or extra:
+        raise DataError(
+            f"{source}: holds {', '.join(sorted(params))}; the config's layers need "
+            f"{', '.join(sorted(expected))}"
+            + (f" (missing {', '.join(missing)})" if missing else "")
+            + (f" (unexpected {', '.join(extra)})" if extra else "")
+        )
+    ours = network.named_params()
+    for name, book_name in mapping.items():
+        value, target = params[book_name], ours[name]
+        if value.shape != target.shape:
+            raise DataError(
+                f"{source}: {book_name} has shape {value.shape}, but the config's layer "
+                f"{name.split('.')[0]} needs {target.shape}"
+            )
+        if not np.all(np.isfinite(value)):
+            raise DataError(f"{source}: {book_name} contains NaN or infinite values")
+        target[...] = value.astype(target.dtype)

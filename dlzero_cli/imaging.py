@@ -1,0 +1,142 @@
+"""Turning a picture of a digit into the input an MNIST- or digits-trained model expects.
+
+MNIST was made like this: grayscale, white ink on black, the digit size-normalised to
+fit a 20x20 box with its aspect ratio kept, then placed in 28x28 so that its centre of
+mass sits at the centre. The UCI digits were made from 32x32 binary bitmaps whose 4x4
+blocks were counted into 8x8 values 0..16. `to_model_input` repeats these steps on
+any photo or drawing, so a digit written on paper meets the model as its training data
+did. Pillow decodes the files and does the resampling.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from dlzero_cli.errors import InputError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+MAX_PIXELS = 50_000_000  # refuse decompression bombs before Pillow decodes them
+INVERT_CHOICES = ("auto", "yes", "no")
+
+
+def open_gray(source: Path | bytes, name: str) -> np.ndarray:
+    """An image file (or its bytes) as float64 grayscale 0..255; transparency -> white."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(source if isinstance(source, Path) else io.BytesIO(source)) as image:
+            if image.width * image.height > MAX_PIXELS:
+                raise InputError(f"{name}: {image.width}x{image.height} pixels is too large")
+            image.seek(0)  # the first frame of a GIF
+            if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+                rgba = image.convert("RGBA")
+                white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+                image = Image.alpha_composite(white, rgba)
+            gray = np.asarray(image.convert("L"), dtype=np.float64)
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise InputError(f"{name}: not a readable image ({exc})") from None
+    if gray.size == 0:
+        raise InputError(f"{name}: the image is empty")
+    return gray
+
+
+def ink_on_black(gray: np.ndarray, invert: str) -> np.ndarray:
+    """Bright ink on a zero background, 0..1, whatever the picture's polarity and lighting.
+
+    `auto` inverts when the border is lighter than mid-gray (dark ink on paper). The
+    background level (the median) is subtracted so that grey paper becomes black.
+    """
+    if invert == "auto":
+        border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+        invert = "yes" if np.median(border) > 127 else "no"
+    ink = 255.0 - gray if invert == "yes" else gray.copy()
+    ink -= np.median(ink)
+    np.clip(ink, 0, None, out=ink)
+    peak = ink.max()
+    if peak <= 0:
+        raise InputError("blank image: no ink found")
+    ink /= peak
+    ink[ink < 0.1] = 0  # paper grain and JPEG noise
+    return ink
+
+
+def crop_to_ink(ink: np.ndarray) -> np.ndarray:
+    rows = np.flatnonzero(ink.any(axis=1))
+    cols = np.flatnonzero(ink.any(axis=0))
+    return ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+
+
+def fit_box(ink: np.ndarray, box: int) -> np.ndarray:
+    """Resize so the longer side is `box` pixels, keeping the aspect ratio."""
+    from PIL import Image
+
+    height, width = ink.shape
+    scale = box / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    image = Image.fromarray((ink * 255).astype(np.uint8))
+    return np.asarray(image.resize(size, Image.Resampling.LANCZOS), dtype=np.float64) / 255.0
+
+
+def place(ink: np.ndarray, size: int, by_mass: bool) -> np.ndarray:
+    """Paste `ink` into a size x size canvas, centred by centre of mass or bounding box."""
+    canvas = np.zeros((size, size))
+    height, width = ink.shape
+    if by_mass and ink.sum() > 0:
+        rows, cols = np.indices(ink.shape)
+        cy, cx = (rows * ink).sum() / ink.sum(), (cols * ink).sum() / ink.sum()
+    else:
+        cy, cx = (height - 1) / 2, (width - 1) / 2
+    top = int(round((size - 1) / 2 - cy))
+    left = int(round((size - 1) / 2 - cx))
+    top = min(max(top, 0), size - height)
+    left = min(max(left, 0), size - width)
+    canvas[top : top + height, left : left + width] = np.clip(ink, 0, 1)
+    return canvas
+
+
+def mnist_style(ink: np.ndarray, pixel_max: float) -> np.ndarray:
+    """20x20 box, centre of mass at the centre of 28x28, values 0..pixel_max."""
+    return place(fit_box(crop_to_ink(ink), 20), 28, by_mass=True) * pixel_max
+
+
+def digits_style(ink: np.ndarray, pixel_max: float) -> np.ndarray:
+    """32x32 binary bitmap, 4x4 blocks counted: 8x8 values 0..16 (scaled to pixel_max)."""
+    bitmap = place(fit_box(crop_to_ink(ink), 32), 32, by_mass=False) >= 0.5
+    counts = bitmap.reshape(8, 4, 8, 4).sum(axis=(1, 3))
+    return counts * (pixel_max / 16.0)
+
+
+def plain_resize(ink: np.ndarray, shape: tuple[int, int], pixel_max: float) -> np.ndarray:
+    from PIL import Image
+
+    image = Image.fromarray((ink * 255).astype(np.uint8))
+    resized = image.resize((shape[1], shape[0]), Image.Resampling.LANCZOS)
+    return np.asarray(resized, dtype=np.float64) / 255.0 * pixel_max
+
+
+# How each image size the models know was made; other sizes are resized as they are.
+STYLES: dict[tuple[int, int], Callable[[np.ndarray, float], np.ndarray]] = {
+    (28, 28): mnist_style,
+    (8, 8): digits_style,
+}
+
+
+def to_model_input(
+    gray: np.ndarray, input_shape: tuple[int, ...], pixel_max: float, invert: str, name: str
+) -> np.ndarray:
+    """A grayscale picture -> one sample of `input_shape` in the dataset's raw scale."""
+    if len(input_shape) != 3 or input_shape[0] != 1:
+        shape = "x".join(map(str, input_shape))
+        raise InputError(f"{name}: this model takes {shape} inputs, not images")
+    try:
+        ink = ink_on_black(gray, invert)
+    except InputError as exc:
+        raise InputError(f"{name}: {exc}") from None
+    hw = (input_shape[1], input_shape[2])
+    style = STYLES.get(hw)
+    image = style(ink, pixel_max) if style else plain_resize(ink, hw, pixel_max)
+    return image.reshape(input_shape)

@@ -1,0 +1,103 @@
+"""PNG figures: training curves, confusion matrices, misclassified-image grids.
+
+matplotlib is imported inside `_pyplot` on first use, with the Agg backend (no
+display needed): it costs a few hundred milliseconds that `dlzero --help`, `predict`
+and anything else that draws nothing should not pay. Files are written atomically.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dlzero_cli.atomic import atomic_open
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig: Any, path: Path) -> None:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    _pyplot().close(fig)
+    with atomic_open(path, "wb") as f:
+        f.write(buffer.getvalue())
+
+
+def plot_curves(records: Sequence[dict[str, Any]], path: Path, title: str) -> None:
+    """Loss and accuracy per epoch, train against validation (when there is one)."""
+    plt = _pyplot()
+    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(10, 4))
+    epochs = [r["epoch"] for r in records]
+    for ax, metric, label in ((loss_ax, "loss", "loss"), (acc_ax, "acc", "accuracy")):
+        ax.plot(epochs, [r[f"train_{metric}"] for r in records], label="train", marker=".")
+        val = [r[f"val_{metric}"] for r in records]
+        if any(v is not None for v in val):
+            ax.plot(epochs, [np.nan if v is None else v for v in val], label="validation",
+                    marker=".")  # fmt: skip
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    if not records:
+        loss_ax.text(0.5, 0.5, "no completed epoch", ha="center", transform=loss_ax.transAxes)
+    fig.suptitle(title)
+    _save(fig, path)
+
+
+def plot_confusion(confusion: np.ndarray, class_names: Sequence[str], path: Path, title: str):
+    """Counts per (true, predicted) class, with the diagonal (correct) readable at a glance."""
+    plt = _pyplot()
+    n = len(class_names)
+    size = max(4.0, 0.6 * n + 2)
+    fig, ax = plt.subplots(figsize=(size, size * 0.85))
+    image = ax.imshow(confusion, cmap="Blues")
+    ax.set_xticks(range(n), class_names, rotation=45, ha="right")
+    ax.set_yticks(range(n), class_names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    threshold = confusion.max() / 2 if confusion.size else 0
+    for i in range(n):
+        for j in range(n):
+            color = "white" if confusion[i, j] > threshold else "black"
+            ax.text(j, i, str(confusion[i, j]), ha="center", va="center", color=color, fontsize=8)
+    fig.colorbar(image, ax=ax, fraction=0.046)
+    ax.set_title(title)
+    _save(fig, path)
+
+
+def plot_misclassified(
+    images: np.ndarray,
+    true: Sequence[int],
+    predicted: Sequence[int],
+    confidence: Sequence[float],
+    class_names: Sequence[str],
+    path: Path,
+    title: str,
+) -> None:
+    """A grid of inputs the model got wrong, most confident first (as in the book's ch. 8)."""
+    plt = _pyplot()
+    count = len(true)
+    cols = min(5, max(count, 1))
+    rows = max(1, -(-count // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(2.2 * cols, 2.5 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, image, t, p, c in zip(axes.flat, images, true, predicted, confidence, strict=False):
+        picture = image[0] if image.ndim == 3 else np.atleast_2d(image.reshape(-1))
+        ax.imshow(picture, cmap="gray_r", interpolation="nearest")
+        ax.set_title(f"true {class_names[t]}\npred {class_names[p]} ({c:.0%})", fontsize=9)
+    if count == 0:
+        axes[0, 0].text(0.5, 0.5, "no misclassified samples", ha="center", va="center")
+    fig.suptitle(title)
+    _save(fig, path)
