@@ -12,6 +12,7 @@ Loading is three steps, each of which can report a ConfigError of one line per p
 from __future__ import annotations
 
 import re
+import typing
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,8 @@ from dlzero_cli.engine.layers import ACTIVATIONS, OUTPUTS
 from dlzero_cli.engine.losses import LOSSES
 from dlzero_cli.engine.optim import OPTIMIZERS
 from dlzero_cli.engine.registry import Registry, did_you_mean
+from dlzero_cli.engine.schedules import SCHEDULES
+from dlzero_cli.engine.schedules import settings_of as schedule_settings
 from dlzero_cli.errors import ConfigError
 
 DEFAULT_CONFIG = "digits-64-50-100-10"
@@ -100,6 +103,10 @@ class DataConfig(_Section):
     split_seed: Annotated[int, Field(ge=0)] = 0
 
 
+InitName = Annotated[str, AfterValidator(_registered(INITIALIZERS))]
+Fraction = Annotated[float, Field(ge=0, lt=1)]
+
+
 class ModelConfig(_Section):
     layers: Annotated[
         tuple[int, ...],
@@ -108,21 +115,91 @@ class ModelConfig(_Section):
     ]
     activation: Annotated[str, AfterValidator(_registered(ACTIVATIONS))] = "sigmoid"
     output: Annotated[str, AfterValidator(_registered(OUTPUTS))] = "softmax"
-    init: Annotated[str, AfterValidator(_registered(INITIALIZERS))] = "auto"
+    init: InitName = "auto"
     init_std: Annotated[float, Field(gt=0)] = 0.01
+    # Per affine layer, numbered from 1 as the book's W1, W2, ...: {1: he}.
+    init_by_layer: dict[Annotated[int, Field(ge=1)], InitName] = {}
+    # Batch norm after every hidden affine layer, before its activation (the book's order).
+    batch_norm: bool = False
+    # Dropout ratio after every hidden activation; 0 means no dropout layers.
+    dropout: Fraction = 0.0
 
 
-class OptimizerConfig(_Section):
+class _Settings(_Section):
+    """A registered choice (`name`) plus the settings it takes; unset ones get the
+    choice's own defaults, and settings it does not take are an error."""
+
+    name: str
+
+    def defaults(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def options(self) -> dict[str, Any]:
+        """Every setting the choice takes, with given values over its defaults."""
+        given = {k: getattr(self, k) for k in self.model_fields_set if k != "name"}
+        return {k: given.get(k, default) for k, default in self.defaults().items()}
+
+    def stray(self) -> list[str]:
+        """Settings given that the chosen name does not take."""
+        takes = set(self.defaults())
+        return sorted(k for k in self.model_fields_set - {"name"} if k not in takes)
+
+
+class OptimizerConfig(_Settings):
     name: Annotated[str, AfterValidator(_registered(OPTIMIZERS))] = "sgd"
-    lr: Annotated[float, Field(gt=0)] = 0.1
+    lr: Annotated[float, Field(gt=0)] | None = None
+    momentum: Fraction | None = None
+    beta1: Fraction | None = None
+    beta2: Fraction | None = None
+    eps: Annotated[float, Field(gt=0)] | None = None
+    decay_rate: Fraction | None = None
+    weight_decay: Annotated[float, Field(ge=0)] | None = None
+
+    def defaults(self) -> dict[str, Any]:
+        return OPTIMIZERS.get(self.name).hyperparameters()
+
+
+class ScheduleConfig(_Settings):
+    name: Annotated[str, AfterValidator(_registered(SCHEDULES))] = "constant"
+    warmup_epochs: Annotated[int, Field(ge=0)] = 0
+    step_size: Annotated[int, Field(ge=1)] | None = None
+    gamma: Annotated[float, Field(gt=0, le=1)] | None = None
+    min_lr: Annotated[float, Field(ge=0)] | None = None
+
+    def defaults(self) -> dict[str, Any]:
+        return {"warmup_epochs": 0, **schedule_settings(self.name)}
+
+
+METRICS = ("train_loss", "train_acc", "val_loss", "val_acc")
+
+
+class EarlyStoppingConfig(_Section):
+    metric: Literal["train_loss", "train_acc", "val_loss", "val_acc"] = "val_loss"
+    mode: Literal["auto", "min", "max"] = "auto"  # auto: min for losses, max for accuracies
+    patience: Annotated[int, Field(ge=1)] = 5
+    min_delta: Annotated[float, Field(ge=0)] = 0.0
 
 
 class TrainConfig(_Section):
     epochs: Annotated[int, Field(ge=1)] = 10
     batch_size: Annotated[int, Field(ge=1)] = 100
     optimizer: OptimizerConfig = OptimizerConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
+    # Rescale all gradients together when their global L2 norm exceeds this.
+    clip_grad_norm: Annotated[float, Field(gt=0)] | None = None
+    early_stopping: EarlyStoppingConfig | None = None
     sampling: Annotated[str, AfterValidator(_registered(SAMPLERS))] = "shuffle"
     dtype: Literal["float32", "float64"] = "float32"
+
+    def monitor(self, has_validation: bool) -> tuple[str, str]:
+        """(metric, min|max) that picks the best epoch: early stopping's, or the loss."""
+        if self.early_stopping is not None:
+            metric, mode = self.early_stopping.metric, self.early_stopping.mode
+        else:
+            metric, mode = ("val_loss" if has_validation else "train_loss"), "auto"
+        if mode == "auto":
+            mode = "min" if metric.endswith("_loss") else "max"
+        return metric, mode
 
 
 class Config(_Section):
@@ -135,8 +212,13 @@ class Config(_Section):
     train: TrainConfig = TrainConfig()
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain data, as written to a run's config.yaml (layers in shorthand)."""
-        return self.model_dump(mode="json")
+        """Plain data, as written to a run's config.yaml: every effective value."""
+        data = self.model_dump(mode="json")
+        for key in ("optimizer", "schedule"):
+            section = getattr(self.train, key)
+            data["train"][key] = {"name": section.name, **section.options()}
+        data["model"]["init_by_layer"] = dict(self.model.init_by_layer)  # int keys, not JSON's
+        return data
 
 
 # --------------------------------------------------------------------------- sources
@@ -251,7 +333,9 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str], source: Conf
             raise ConfigError(f"--set {item}: the value is empty; write key.path=value")
         target = data
         for depth, part in enumerate(key[:-1]):
-            child = target.setdefault(part, {})
+            if target.get(part) is None:  # absent, or `early_stopping: null` in the file
+                target[part] = {}
+            child = target[part]
             if not isinstance(child, dict):
                 dotted = ".".join(key[: depth + 1])
                 raise ConfigError(f"--set {item}: {dotted} is a value, not a section")
@@ -269,9 +353,14 @@ def _allowed_keys(loc: KeyPath) -> list[str]:
     for part in loc[:-1]:
         info = model.model_fields.get(str(part))
         annotation = getattr(info, "annotation", None)
-        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+        sections = [
+            a
+            for a in (annotation, *typing.get_args(annotation))
+            if isinstance(a, type) and issubclass(a, BaseModel)
+        ]
+        if not sections:
             return []
-        model = annotation
+        model = sections[0]
     return list(model.model_fields)
 
 
@@ -362,6 +451,44 @@ def consistency_problems(config: Config) -> Iterable[tuple[KeyPath, str]]:
         )
     if config.model.output == "softmax" and dataset.classes < 2:
         yield ("model", "output"), "softmax needs at least two classes"
+    affine_layers = len(layers) - 1
+    for number in config.model.init_by_layer:
+        if number > affine_layers:
+            yield (
+                ("model", "init_by_layer", number),
+                (
+                    f"layer {number} does not exist; the affine layers are numbered 1 to "
+                    f"{affine_layers} (as the book's W1..W{affine_layers})"
+                ),
+            )
+    for key in ("optimizer", "schedule"):
+        section = getattr(config.train, key)
+        for stray in section.stray():
+            yield (
+                ("train", key, stray),
+                (
+                    f"not a setting of {key} {section.name!r}, which takes: "
+                    f"{', '.join(section.defaults())}"
+                ),
+            )
+    schedule = config.train.schedule
+    if schedule.warmup_epochs >= config.train.epochs:
+        yield (
+            ("train", "schedule", "warmup_epochs"),
+            (
+                f"got {schedule.warmup_epochs}; the warmup must end before the last epoch "
+                f"(train.epochs is {config.train.epochs})"
+            ),
+        )
+    stopping = config.train.early_stopping
+    if stopping is not None and stopping.metric.startswith("val_") and not config.data.validation:
+        yield (
+            ("train", "early_stopping", "metric"),
+            (
+                f"got {stopping.metric!r}, but data.validation is 0; hold out validation data "
+                "(data.validation: 0.1) or stop on a train_ metric"
+            ),
+        )
 
 
 # --------------------------------------------------------------------------- loading

@@ -1,16 +1,19 @@
-"""The jobs behind the commands, without the CLI: train, evaluate and predict.
+"""A training run without the CLI: create it, train it, resume it, or import one.
 
-Training creates the run folder, keeps summary.json truthful (`running` ->
-`completed` / `interrupted` / `diverged` / `failed`), keeps metrics.csv current and
-writes the weights at the end. Evaluation and prediction read a run folder back.
+The run folder's summary.json always tells the truth (`running` -> `completed`,
+`interrupted`, `diverged` or `failed`). After every epoch a checkpoint (weights,
+optimizer state, generator state, epoch, metrics, best weights) is written
+atomically, so a run stopped by Ctrl-C, SIGTERM or SIGKILL can be resumed and ends
+bit-identical to one that was never stopped.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import platform
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,28 +22,44 @@ import numpy as np
 from dlzero_cli import __version__, plots
 from dlzero_cli.book import load_book_params, read_param_pickle
 from dlzero_cli.config import LoadedConfig, dump_config, load_config
-from dlzero_cli.data.catalog import DATASETS, Dataset
+from dlzero_cli.data.catalog import DATASETS
 from dlzero_cli.data.datasets import Arrays
-from dlzero_cli.data.splits import dataset_splits, limit_samples
-from dlzero_cli.errors import TrainingDiverged, UsageError
+from dlzero_cli.data.splits import dataset_splits
+from dlzero_cli.engine.optim import Optimizer
+from dlzero_cli.errors import RunError, TrainingDiverged
 from dlzero_cli.evaluation import Evaluation, evaluate
-from dlzero_cli.inputs import InputSpec, read_inputs
 from dlzero_cli.modeling import Model
 from dlzero_cli.runs import (
+    CHECKPOINT_FILE,
     CONFIG_FILE,
     CURVES_FILE,
+    LAST_FILE,
     METRICS_FILE,
     SUMMARY_FILE,
     WEIGHTS_FILE,
     create_run_dir,
-    load_model,
+    read_summary,
+    read_weights,
     utc_now,
     write_csv,
     write_json,
     write_npz,
     write_text,
 )
-from dlzero_cli.training import METRIC_COLUMNS, Diverged, EpochRecord, Progress, fit
+from dlzero_cli.training import (
+    METRIC_COLUMNS,
+    Diverged,
+    EpochRecord,
+    Progress,
+    TrainState,
+    fit,
+    make_optimizer,
+    model_arrays,
+    restore_arrays,
+)
+
+CHECKPOINT_FORMAT = 1
+RESUMABLE = ("running", "interrupted", "failed")
 
 
 class TrainingProgress(Progress):
@@ -55,6 +74,14 @@ class TrainResult:
     history: list[EpochRecord]
     test: Evaluation
     summary: dict[str, Any]
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM stopped a run; it can be resumed from `run_dir`."""
+
+    def __init__(self, run_dir: Path) -> None:
+        super().__init__(str(run_dir))
+        self.run_dir = run_dir
 
 
 def load_splits(
@@ -76,21 +103,90 @@ def versions() -> dict[str, str]:
     return {"python": platform.python_version(), "numpy": np.__version__, "dlzero": __version__}
 
 
-class _Recorder(Progress):
-    """Passes fit's callbacks on and keeps metrics.csv current.
+# --------------------------------------------------------------------------- checkpoints
 
-    The file is rewritten (atomically) after an epoch when a second has passed since
-    the last write, and always at the end: runs of thousands of millisecond epochs
-    (the logic gates) would otherwise spend their time rewriting it.
+
+class Checkpointer:
+    """Snapshots the training state after every epoch and writes it to checkpoint.npz.
+
+    The snapshot is taken in memory after every epoch; the file is written when a
+    second has passed since the last write, and always by `flush` (at the end, on
+    Ctrl-C, SIGTERM, divergence or failure). Epochs longer than a second are thus
+    each on disk; runs of millisecond epochs do not spend their time writing, and a
+    SIGKILL loses at most a second of work. Resuming from any epoch boundary is exact.
+    """
+
+    INTERVAL = 1.0
+
+    def __init__(self, run_dir: Path, model: Model, rng: np.random.Generator) -> None:
+        self.path = run_dir / CHECKPOINT_FILE
+        self.model, self.rng = model, rng
+        self.pending: dict[str, np.ndarray] | None = None
+        self.pending_state: tuple[TrainState, int] | None = None
+        self.written_at = time.perf_counter()
+
+    def __call__(self, state: TrainState, optimizer: Optimizer) -> None:
+        arrays = {**self.model.to_arrays(), **model_arrays(self.model)}
+        arrays.update({f"best/{k}": v for k, v in state.best_arrays.items()})
+        arrays.update({f"optim/{k}": v for k, v in optimizer.state_dict().items()})
+        meta = {"format": CHECKPOINT_FORMAT, "rng": self.rng.bit_generator.state, **state.meta()}
+        arrays["meta"] = np.array(json.dumps(meta))
+        self.pending, self.pending_state = arrays, (state, state.epoch)
+        if time.perf_counter() - self.written_at >= self.INTERVAL:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending is None or self.pending_state is None:
+            return
+        state, epochs = self.pending_state
+        self.pending["history"] = state.history_array(epochs)
+        # Atomic, but without the fsync that final files get: a checkpoint lost with
+        # the machine's power costs the epochs since the previous one.
+        write_npz(self.path, self.pending, durable=False)
+        self.pending = self.pending_state = None
+        self.written_at = time.perf_counter()
+
+
+def read_checkpoint(
+    run_dir: Path, model: Model, optimizer: Optimizer, rng: np.random.Generator
+) -> TrainState:
+    """Restore weights, optimizer and generator from a run's checkpoint; the state."""
+    path = run_dir / CHECKPOINT_FILE
+    arrays = read_weights(path)
+    try:
+        meta = json.loads(str(arrays["meta"]))
+        if meta.get("format") != CHECKPOINT_FORMAT:
+            raise ValueError(f"unsupported checkpoint format {meta.get('format')!r}")
+        restore_arrays(model, arrays)
+        optimizer.load_state_dict(_strip(arrays, "optim/"))
+        rng.bit_generator.state = meta["rng"]
+        return TrainState.from_meta(meta, arrays["history"], _strip(arrays, "best/"))
+    except (KeyError, ValueError, TypeError) as exc:
+        raise RunError(f"{path}: not a consistent checkpoint ({exc})") from None
+
+
+def _strip(arrays: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
+    return {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
+
+
+# --------------------------------------------------------------------------- training
+
+
+class _Recorder(Progress):
+    """Passes fit's callbacks on and keeps metrics.csv and the checkpoint current.
+
+    metrics.csv is rewritten after an epoch when a second has passed since the last
+    write, and always at the end: runs of thousands of millisecond epochs (the logic
+    gates) would otherwise spend their time rewriting it.
     """
 
     WRITE_INTERVAL = 1.0
 
-    def __init__(self, run_dir: Path, downstream: Progress) -> None:
+    def __init__(self, run_dir: Path, downstream: Progress, records: list[EpochRecord]) -> None:
         self.run_dir, self.downstream = run_dir, downstream
-        self.records: list[EpochRecord] = []
+        self.records = records
         self._written_at = time.perf_counter()
-        self._written = 0
+        self._written = -1
 
     def flush(self) -> None:
         if self._written != len(self.records):
@@ -106,7 +202,6 @@ class _Recorder(Progress):
         self.downstream.step_done(step, loss)
 
     def epoch_done(self, record: EpochRecord) -> None:
-        self.records.append(record)
         if time.perf_counter() - self._written_at >= self.WRITE_INTERVAL:
             self.flush()
         self.downstream.epoch_done(record)
@@ -118,17 +213,46 @@ def train_from_config(
     progress: TrainingProgress | None = None,
     data_dir: Path | None = None,
 ) -> TrainResult:
+    """A new run folder for `loaded`, trained to the end."""
     config = loaded.config
-    progress = progress or TrainingProgress()
     splits = load_splits(loaded, data_dir)
+    run_dir = create_run_dir(runs_dir, config.name)
+    write_text(run_dir / CONFIG_FILE, dump_config(config))
+    return _train(run_dir, loaded, splits, progress or TrainingProgress(), resume=False)
+
+
+def resume_run(
+    run_dir: Path, progress: TrainingProgress | None = None, data_dir: Path | None = None
+) -> TrainResult:
+    """Continue an interrupted run in its own folder from its last checkpoint."""
+    status = read_summary(run_dir).get("status")
+    if status not in RESUMABLE:
+        raise RunError(
+            f"{run_dir}: status is {status!r}; only a run that is {', '.join(RESUMABLE)} "
+            "can be resumed"
+        )
+    loaded = load_config(str(run_dir / CONFIG_FILE))
+    splits = load_splits(loaded, data_dir)
+    return _train(run_dir, loaded, splits, progress or TrainingProgress(), resume=True)
+
+
+def _train(
+    run_dir: Path,
+    loaded: LoadedConfig,
+    splits: dict[str, Arrays],
+    progress: TrainingProgress,
+    resume: bool,
+) -> TrainResult:
+    config = loaded.config
     dataset = DATASETS.get(config.data.dataset)
     rng = np.random.default_rng(config.seed)
     model = Model.from_config(config, dataset, rng)
     model.normalizer.fit(splits["train"].x)
-
-    run_dir = create_run_dir(runs_dir, config.name)
-    write_text(run_dir / CONFIG_FILE, dump_config(config))
-    write_csv(run_dir / METRICS_FILE, METRIC_COLUMNS, [])
+    optimizer = make_optimizer(model, config.train)
+    state = TrainState()
+    if resume and (run_dir / CHECKPOINT_FILE).is_file():
+        state = read_checkpoint(run_dir, model, optimizer, rng)
+    previous = read_summary(run_dir) if resume else {}
     summary: dict[str, Any] = {
         "name": config.name,
         "status": "running",
@@ -136,193 +260,86 @@ def train_from_config(
         "dataset": dataset.name,
         "samples": {split: len(arrays) for split, arrays in splits.items()},
         "parameters": model.network.parameter_count(),
-        "started_at": utc_now().isoformat(),
+        "started_at": previous.get("started_at", utc_now().isoformat()),
         "versions": versions(),
     }
+    if resume:
+        summary["resumed_at"] = [*previous.get("resumed_at", []), utc_now().isoformat()]
+        summary["resumed_from_epoch"] = state.epoch
     write_json(run_dir / SUMMARY_FILE, summary)
     progress.run_started(run_dir, model, splits)
 
-    recorder = _Recorder(run_dir, progress)
+    recorder = _Recorder(run_dir, progress, state.history)
     started = time.perf_counter()
 
+    # The best weights travel in the checkpoint; weights.npz is written once, at the
+    # end (or when stopped), not re-synced to disk at every improvement.
+    checkpoint = Checkpointer(run_dir, model, rng)
+
     def finish(status: str, **extra: Any) -> None:
+        checkpoint.flush()
         recorder.flush()
         plots.plot_curves(
-            [r.as_dict() for r in recorder.records],
-            run_dir / CURVES_FILE,
-            f"{config.name} ({status})",
+            [r.as_dict() for r in state.history], run_dir / CURVES_FILE, f"{config.name} ({status})"
         )
         wall = time.perf_counter() - started
-        seen = len(recorder.records) * len(splits["train"])
+        trained = (len(state.history) - summary.get("resumed_from_epoch", 0)) * len(splits["train"])
         summary.update(
             status=status,
             finished_at=utc_now().isoformat(),
             wall_seconds=round(wall, 3),
-            epochs_completed=len(recorder.records),
-            samples_per_second=round(seen / wall, 1) if wall > 0 else None,
-            final=recorder.records[-1].as_dict() if recorder.records else None,
+            epochs_completed=state.epoch,
+            best_epoch=state.best_epoch,
+            best_metric=dict(
+                zip(("name", "mode"), config.train.monitor(bool(len(splits["val"]))), strict=True)
+            ),
+            stopped_early=state.stopped_early,
+            samples_per_second=round(trained / wall, 1) if wall > 0 else None,
+            final=state.history[-1].as_dict() if state.history else None,
             **extra,
         )
         write_json(run_dir / SUMMARY_FILE, summary)
 
     val = splits["val"] if len(splits["val"]) else None
     try:
-        history = fit(model, splits["train"], val, config.train, rng, progress=recorder)
+        fit(
+            model, splits["train"], val, config.train, rng,
+            progress=recorder, optimizer=optimizer, state=state, checkpoint=checkpoint,
+        )  # fmt: skip
     except Diverged as exc:
-        write_npz(run_dir / WEIGHTS_FILE, model.to_arrays())
+        write_npz(run_dir / LAST_FILE, model.to_arrays())
+        write_npz(run_dir / WEIGHTS_FILE, _with_arrays(model, state.best_arrays))
         finish("diverged", error=str(exc))
         raise TrainingDiverged(
             f"{exc}: training stopped; lower train.optimizer.lr (now "
-            f"{config.train.optimizer.lr}) or check the input scale (data.normalize); "
-            f"the last good weights are in {run_dir}"
+            f"{config.train.optimizer.options()['lr']}) or check the input scale "
+            f"(data.normalize); the last good weights are in {run_dir}"
         ) from None
     except KeyboardInterrupt:
-        write_npz(run_dir / WEIGHTS_FILE, model.to_arrays())
+        # The checkpoint of the last completed epoch is already on disk; these are
+        # for looking at the run as it stands.
+        write_npz(run_dir / LAST_FILE, model.to_arrays())
+        write_npz(run_dir / WEIGHTS_FILE, _with_arrays(model, state.best_arrays))
         finish("interrupted")
-        raise
+        raise RunInterrupted(run_dir) from None
     except BaseException as exc:
         finish("failed", error=f"{type(exc).__name__}: {exc}")
         raise
 
+    last = model_arrays(model)
+    write_npz(run_dir / LAST_FILE, _with_arrays(model, last))
+    if state.best_arrays:
+        restore_arrays(model, state.best_arrays)  # evaluate and keep the best epoch
     write_npz(run_dir / WEIGHTS_FILE, model.to_arrays())
     test = evaluate(model, splits["test"])
     finish("completed", test={"loss": test.loss, "accuracy": test.accuracy})
-    return TrainResult(run_dir, history, test, summary)
+    return TrainResult(run_dir, state.history, test, summary)
 
 
-# --------------------------------------------------------------------------- eval
-
-
-EVAL_SPLITS = ("test", "val", "train")
-
-
-def evaluate_run(
-    run_dir: Path,
-    split: str,
-    batch_size: int = 1000,
-    data_dir: Path | None = None,
-    limit: int | None = None,
-    dataset_name: str | None = None,
-) -> dict[str, Any]:
-    """Evaluate a run on a split of its own dataset (or another of the same shape).
-
-    Writes eval-<dataset>-<split>.json, a confusion-matrix PNG and a grid of the most
-    confidently misclassified inputs into the run folder, and returns the report.
-    """
-    model = load_model(run_dir)
-    loaded = load_config(str(run_dir / CONFIG_FILE))
-    dataset = DATASETS.get(dataset_name or loaded.config.data.dataset)
-    check_compatible(model, dataset)
-    settings = loaded.config.data
-    try:
-        data = dataset_splits(
-            dataset, settings.validation, settings.split_seed, data_dir, settings.limit, (split,)
-        )[split]
-    except ValueError as exc:
-        raise loaded.source.error(("data", "validation"), str(exc)) from None
-    data = limit_samples(data, limit, settings.split_seed)
-    if not len(data):
-        raise UsageError(
-            f"split {split!r} of run {run_dir} is empty (data.validation is 0); "
-            "evaluate --split test or train"
-        )
-    result = evaluate(model, data, batch_size=batch_size, keep_wrong=MISCLASSIFIED_SHOWN)
-    stem = f"{dataset.name}-{split}"
-    files = {
-        "report": run_dir / f"eval-{stem}.json",
-        "confusion": run_dir / f"confusion-{stem}.png",
-        "misclassified": run_dir / f"misclassified-{stem}.png",
-    }
-    names = model.class_names
-    plots.plot_confusion(
-        result.confusion, names, files["confusion"], f"{dataset.name} {split}: confusion matrix"
-    )
-    wrong = result.misclassified
-    plots.plot_misclassified(
-        data.x[wrong.indices],
-        wrong.true.tolist(),
-        wrong.predicted.tolist(),
-        wrong.confidence.tolist(),
-        names,
-        files["misclassified"],
-        f"{dataset.name} {split}: most confident mistakes",
-    )
-    report = {
-        "run": str(run_dir),
-        "dataset": dataset.name,
-        "split": split,
-        "samples": result.samples,
-        "loss": result.loss,
-        "accuracy": result.accuracy,
-        f"top{result.top_k}_accuracy": result.top_k_accuracy,
-        "per_class": [asdict(m) for m in result.per_class],
-        "class_names": list(names),
-        "confusion": result.confusion.tolist(),
-        "files": {kind: str(path) for kind, path in files.items()},
-        "evaluated_at": utc_now().isoformat(),
-    }
-    write_json(files["report"], report)
-    return report
-
-
-MISCLASSIFIED_SHOWN = 20
-
-
-def check_compatible(model: Model, dataset: Dataset) -> None:
-    """A model evaluates only datasets with its input shape and number of classes."""
-    shape = "x".join(map(str, dataset.input_shape))
-    ours = "x".join(map(str, model.input_shape))
-    if dataset.input_shape != model.input_shape or dataset.classes != len(model.class_names):
-        raise UsageError(
-            f"dataset {dataset.name!r} has {shape} inputs and {dataset.classes} classes; this "
-            f"run's model ({model.dataset}) takes {ours} inputs and {len(model.class_names)} "
-            "classes"
-        )
-
-
-# --------------------------------------------------------------------------- predict
-
-
-@dataclass(frozen=True)
-class Prediction:
-    input: str
-    label: int
-    name: str
-    probability: float
-    top_k: list[dict[str, Any]]
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def predict_inputs(
-    run_dir: Path,
-    inputs: list[str],
-    top_k: int,
-    invert: str = "auto",
-    stdin: bytes | None = None,
-) -> tuple[list[Prediction], list[str]]:
-    """Predictions for every readable input, and one error line per unreadable one."""
-    model = load_model(run_dir)
-    spec = InputSpec(model.input_shape, model.normalizer.pixel_max, invert)
-    read, errors = read_inputs(inputs, spec, stdin)
-    if not read:
-        return [], errors
-    names = [name for samples in read for name in samples.names]
-    scores = model.class_scores(np.concatenate([samples.x for samples in read]))
-    k = min(top_k, scores.shape[1])
-    predictions = []
-    for name, row in zip(names, scores, strict=True):
-        order = np.argsort(-row, kind="stable")[:k]
-        ranked = [
-            {"label": int(c), "name": model.class_names[c], "probability": float(row[c])}
-            for c in order
-        ]
-        best = ranked[0]
-        predictions.append(
-            Prediction(name, best["label"], best["name"], best["probability"], ranked)
-        )
-    return predictions, errors
+def _with_arrays(model: Model, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The model's weight-file arrays with its parameters and buffers from `arrays`
+    (the current ones where `arrays` is empty: no epoch completed)."""
+    return {**model.to_arrays(), **arrays}
 
 
 # --------------------------------------------------------------------------- import

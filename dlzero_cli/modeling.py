@@ -19,12 +19,13 @@ from dlzero_cli.data.catalog import DATASETS, Dataset
 from dlzero_cli.data.transforms import NORMALIZERS, Normalizer
 from dlzero_cli.engine import functional as F
 from dlzero_cli.engine.init import INITIALIZERS
-from dlzero_cli.engine.layers import ACTIVATIONS, OUTPUTS, Affine, Layer
+from dlzero_cli.engine.layers import ACTIVATIONS, OUTPUTS, Affine, BatchNorm, Dropout, Layer
 from dlzero_cli.engine.losses import Criterion, make_criterion
 from dlzero_cli.engine.network import Sequential, initialize
 
 ARCHITECTURE_FORMAT = 1
 PARAM_PREFIX = "param/"
+BUFFER_PREFIX = "buffer/"
 NORMALIZE_PREFIX = "normalize/"
 ARCHITECTURE_KEY = "architecture"
 
@@ -46,21 +47,26 @@ class Model:
     def from_config(cls, config: Config, dataset: Dataset, rng: np.random.Generator) -> Model:
         """A freshly initialised model for `config` (validated against `dataset`)."""
         dtype = np.dtype(config.train.dtype)
-        sizes = config.model.layers
-        activation = ACTIVATIONS.get(config.model.activation)
+        spec = config.model
+        sizes = spec.layers
+        activation = ACTIVATIONS.get(spec.activation)
         layers: list[Layer] = []
         for index, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
             layers.append(Affine.zeros(n_in, n_out, dtype))
-            if index < len(sizes) - 2:
-                layers.append(activation())
+            if index == len(sizes) - 2:
+                break  # the output layer: its activation belongs to the loss
+            # The book's order: affine -> batch norm -> activation -> dropout.
+            if spec.batch_norm:
+                layers.append(BatchNorm(n_out, dtype))
+            layers.append(activation())
+            if spec.dropout:
+                layers.append(Dropout(spec.dropout, rng))
         network = Sequential(layers)
-        initialize(
-            network,
-            rng,
-            INITIALIZERS.get(config.model.init),
-            config.model.activation,
-            config.model.init_std,
-        )
+
+        def init_of(number: int):
+            return INITIALIZERS.get(spec.init_by_layer.get(number, spec.init))
+
+        initialize(network, rng, init_of, spec.activation, spec.init_std)
         normalizer = NORMALIZERS.get(config.data.normalize)(dataset.pixel_max)
         return cls(
             network=network,
@@ -115,6 +121,7 @@ class Model:
     def to_arrays(self) -> dict[str, np.ndarray]:
         """Every array and the architecture (as a JSON string array): no pickles needed."""
         arrays = {PARAM_PREFIX + k: v for k, v in self.network.named_params().items()}
+        arrays.update({BUFFER_PREFIX + k: v for k, v in self.network.named_buffers().items()})
         arrays.update({NORMALIZE_PREFIX + k: v for k, v in self.normalizer.state().items()})
         arrays[ARCHITECTURE_KEY] = np.array(json.dumps(self.architecture()))
         return arrays
@@ -131,6 +138,7 @@ class Model:
             k[len(PARAM_PREFIX) :]: v for k, v in arrays.items() if k.startswith(PARAM_PREFIX)
         }
         network.load_params(params)
+        network.load_buffers(_strip(arrays, BUFFER_PREFIX))
         norm = arch["normalize"]
         normalizer = NORMALIZERS.get(norm["name"])(norm["pixel_max"])
         state = {
@@ -153,3 +161,8 @@ class Model:
 
     def dataset_info(self) -> Dataset | None:
         return DATASETS.get(self.dataset) if self.dataset in DATASETS else None
+
+
+def _strip(arrays: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
+    """The arrays whose names start with `prefix`, without it."""
+    return {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}

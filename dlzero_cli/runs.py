@@ -3,7 +3,9 @@
     runs/<UTC timestamp>-<name>/
         config.yaml    the fully resolved config (defaults and overrides applied)
         metrics.csv    one row per epoch
-        weights.npz    parameters + architecture; loads with allow_pickle=False
+        weights.npz    the best epoch's parameters + architecture; allow_pickle=False
+        last.npz       the last epoch's, in the same format
+        checkpoint.npz weights, optimizer and generator state, metrics: for --resume
         summary.json   status, final metrics, seed, timings, versions
         curves.png     loss and accuracy per epoch, train against validation
         eval-<dataset>-<split>.json, confusion-*.png, misclassified-*.png  by `dlzero eval`
@@ -34,6 +36,8 @@ METRICS_FILE = "metrics.csv"
 WEIGHTS_FILE = "weights.npz"
 SUMMARY_FILE = "summary.json"
 CURVES_FILE = "curves.png"
+LAST_FILE = "last.npz"
+CHECKPOINT_FILE = "checkpoint.npz"
 RUNS_DIR_ENV = "DLZERO_RUNS_DIR"
 
 
@@ -53,8 +57,8 @@ def write_json(path: Path, data: Any) -> None:
     write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 
-def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    with atomic_open(path, "wb") as f:
+def write_npz(path: Path, arrays: dict[str, np.ndarray], durable: bool = True) -> None:
+    with atomic_open(path, "wb", durable=durable) as f:
         np.savez(f, **arrays)
 
 
@@ -98,7 +102,7 @@ def create_run_dir(runs_dir: Path, name: str, now: datetime | None = None) -> Pa
     raise RunError(f"{runs_dir}: too many runs named {name!r} in one second")
 
 
-def resolve_run(run: str, runs_dir: Path | None = None) -> Path:
+def resolve_run(run: str, runs_dir: Path | None = None, need_weights: bool = True) -> Path:
     """A run folder from a path, or `latest` for the newest run in `runs_dir`."""
     runs_dir = runs_dir or default_runs_dir()
     if run == "latest":
@@ -111,7 +115,7 @@ def resolve_run(run: str, runs_dir: Path | None = None) -> Path:
         path = runs_dir / run
     if not path.is_dir():
         raise RunError(f"{run}: no such run folder; give a path under {runs_dir}/ or `latest`")
-    if not (path / WEIGHTS_FILE).is_file():
+    if need_weights and not (path / WEIGHTS_FILE).is_file():
         raise RunError(
             f"{path}: not a finished run (no {WEIGHTS_FILE}); train one with `dlzero train`"
         )

@@ -1,13 +1,18 @@
 """The training loop: mini-batches, forward, loss, backward, optimizer step.
 
-`fit` reports progress through a callback object and never prints; the CLI decides
-how progress looks (a rich bar on a terminal, one plain line per epoch in CI logs).
+`fit` reports progress through a callback object and never prints or writes files;
+the caller decides how progress looks and persists the state it is handed after every
+epoch (the checkpoint). Everything a resumed run needs is in `TrainState` plus the
+optimizer's state and the generator's, so that resuming gives bit-identical results.
 """
 
 from __future__ import annotations
 
+import math
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -16,6 +21,7 @@ from dlzero_cli.data.batching import SAMPLERS
 from dlzero_cli.data.datasets import Arrays
 from dlzero_cli.engine import functional as F
 from dlzero_cli.engine.optim import OPTIMIZERS, Optimizer
+from dlzero_cli.engine.schedules import lr_for_epoch
 from dlzero_cli.evaluation import evaluate
 from dlzero_cli.modeling import Model
 
@@ -35,7 +41,63 @@ class EpochRecord:
     seconds: float
 
     def as_dict(self) -> dict[str, float | int | None]:
-        return asdict(self)
+        # By hand: dataclasses.asdict deep-copies, which thousands of epochs notice.
+        return {name: getattr(self, name) for name in METRIC_COLUMNS}
+
+    def as_row(self) -> list[float]:
+        """Numbers only (NaN for a missing validation metric), for checkpoint arrays."""
+        return [np.nan if v is None else float(v) for v in self.as_dict().values()]
+
+    @classmethod
+    def from_row(cls, row: np.ndarray) -> EpochRecord:
+        values = dict(zip(METRIC_COLUMNS, row.tolist(), strict=True))
+        for key in ("val_loss", "val_acc"):
+            if math.isnan(values[key]):
+                values[key] = None
+        values["epoch"] = int(values["epoch"])
+        return cls(**values)
+
+
+@dataclass
+class TrainState:
+    """Where training stands after `epoch` completed epochs."""
+
+    epoch: int = 0
+    history: list[EpochRecord] = field(default_factory=list)
+    best_epoch: int = 0
+    best_value: float | None = None
+    best_arrays: dict[str, np.ndarray] = field(default_factory=dict)  # params and buffers
+    epochs_without_improvement: int = 0
+    stopped_early: bool = False
+
+    def meta(self) -> dict[str, Any]:
+        """Everything but the arrays and the history, as JSON-able data."""
+        return {
+            "epoch": self.epoch,
+            "best_epoch": self.best_epoch,
+            "best_value": self.best_value,
+            "epochs_without_improvement": self.epochs_without_improvement,
+            "stopped_early": self.stopped_early,
+        }
+
+    def history_array(self, epochs: int | None = None) -> np.ndarray:
+        """(epochs, 7) float64: the first `epochs` records as numbers."""
+        rows = [r.as_row() for r in self.history[:epochs]]
+        return np.array(rows, dtype=np.float64).reshape(-1, len(METRIC_COLUMNS))
+
+    @classmethod
+    def from_meta(
+        cls, meta: dict[str, Any], history: np.ndarray, best_arrays: dict[str, np.ndarray]
+    ) -> TrainState:
+        return cls(
+            epoch=int(meta["epoch"]),
+            history=[EpochRecord.from_row(row) for row in history],
+            best_epoch=int(meta["best_epoch"]),
+            best_value=meta["best_value"],
+            best_arrays=best_arrays,
+            epochs_without_improvement=int(meta["epochs_without_improvement"]),
+            stopped_early=bool(meta["stopped_early"]),
+        )
 
 
 class Diverged(Exception):
@@ -61,8 +123,35 @@ def steps_per_epoch(n: int, batch_size: int, sampling: str) -> int:
 
 
 def make_optimizer(model: Model, settings: TrainConfig) -> Optimizer:
-    options = settings.optimizer.model_dump(exclude={"name"})
-    return OPTIMIZERS.get(settings.optimizer.name)(model.network.named_params(), **options)
+    options = settings.optimizer.options()
+    return OPTIMIZERS.get(settings.optimizer.name)(
+        model.network.named_params(), decayed=model.network.decayed_names(), **options
+    )
+
+
+def model_arrays(model: Model) -> dict[str, np.ndarray]:
+    """Copies of the trainable parameters and buffers (what "best weights" means)."""
+    network = model.network
+    arrays = {f"param/{k}": v.copy() for k, v in network.named_params().items()}
+    arrays.update({f"buffer/{k}": v.copy() for k, v in network.named_buffers().items()})
+    return arrays
+
+
+def restore_arrays(model: Model, arrays: dict[str, np.ndarray]) -> None:
+    targets = {f"param/{k}": v for k, v in model.network.named_params().items()}
+    targets.update({f"buffer/{k}": v for k, v in model.network.named_buffers().items()})
+    for name, target in targets.items():
+        target[...] = arrays[name]
+
+
+def clip_gradients(grads: dict[str, np.ndarray], max_norm: float) -> float:
+    """Scale all gradients in place so their global L2 norm is at most `max_norm`."""
+    norm = math.sqrt(sum(float(np.vdot(g, g)) for g in grads.values()))
+    if norm > max_norm:
+        scale = max_norm / (norm + 1e-6)
+        for grad in grads.values():
+            grad *= grad.dtype.type(scale)
+    return norm
 
 
 def fit(
@@ -73,39 +162,46 @@ def fit(
     rng: np.random.Generator,
     progress: Progress | None = None,
     optimizer: Optimizer | None = None,
-) -> list[EpochRecord]:
-    """Train `model` in place for settings.epochs epochs; returns one record per epoch.
+    state: TrainState | None = None,
+    checkpoint: Callable[[TrainState, Optimizer], None] | None = None,
+) -> TrainState:
+    """Train `model` in place from `state` (a fresh start by default) to the last epoch.
 
-    Raises Diverged when a batch loss is not finite; the model then holds the
-    weights of the last completed epoch (or its initial weights).
+    After every epoch `checkpoint(state, optimizer)` is called, when given. At the end
+    the model holds the best epoch's weights when early stopping stopped it, and the
+    last epoch's otherwise (the best are in `state.best_arrays`). Raises Diverged when
+    a batch loss is not finite; the model then holds the last completed epoch's weights.
     """
     progress = progress or Progress()
     optimizer = optimizer or make_optimizer(model, settings)
+    state = state or TrainState()
     # Overflow on the way to a NaN loss is reported once, as Diverged, not as warnings.
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        return _epochs(model, train, val, settings, rng, progress, optimizer)
+        _run_epochs(model, train, val, settings, rng, progress, optimizer, state, checkpoint)
+    if state.stopped_early and state.best_arrays:
+        restore_arrays(model, state.best_arrays)
+    return state
 
 
-def _epochs(
-    model: Model,
-    train: Arrays,
-    val: Arrays | None,
-    settings: TrainConfig,
-    rng: np.random.Generator,
-    progress: Progress,
-    optimizer: Optimizer,
-) -> list[EpochRecord]:
+def _run_epochs(model, train, val, settings, rng, progress, optimizer, state, checkpoint) -> None:
     network = model.network
     criterion = model.criterion()
     sampler = SAMPLERS.get(settings.sampling)
     grads = network.named_grads()
-    params = network.named_params()
-    good = {name: p.copy() for name, p in params.items()}
-    history: list[EpochRecord] = []
     n = len(train)
     steps = steps_per_epoch(n, settings.batch_size, settings.sampling)
-    for epoch in range(1, settings.epochs + 1):
+    metric, mode = settings.monitor(val is not None and len(val) > 0)
+    stopping = settings.early_stopping
+    schedule = settings.schedule
+    schedule_options = schedule.options()
+    base_lr = settings.optimizer.options()["lr"]
+    last_good = model_arrays(model)
+    while state.epoch < settings.epochs and not state.stopped_early:
+        epoch = state.epoch + 1
         started = time.perf_counter()
+        optimizer.lr = lr_for_epoch(
+            schedule.name, base_lr, epoch, settings.epochs, **schedule_options
+        )
         network.train()
         progress.epoch_started(epoch, settings.epochs, steps)
         loss_sum, correct, seen = 0.0, 0, 0
@@ -114,18 +210,17 @@ def _epochs(
             x = model.prepare(train.x[indices])
             loss = criterion.forward(network.forward(x), labels)
             if not np.isfinite(loss):
-                for name, param in params.items():
-                    param[...] = good[name]
+                restore_arrays(model, last_good)
                 raise Diverged(epoch, step, loss)
             network.backward(criterion.backward())
+            if settings.clip_grad_norm is not None:
+                clip_gradients(grads, settings.clip_grad_norm)
             optimizer.step(grads)
             batch = labels.shape[0]
             loss_sum += loss * batch
             correct += int(np.count_nonzero(F.scores_to_labels(criterion.y) == labels))
             seen += batch
             progress.step_done(step, loss)
-        for name, param in params.items():
-            good[name][...] = param
         val_loss = val_acc = None
         if val is not None and len(val):
             result = evaluate(model, val, batch_size=max(settings.batch_size, 1000))
@@ -139,6 +234,28 @@ def _epochs(
             lr=float(optimizer.lr),
             seconds=time.perf_counter() - started,
         )
-        history.append(record)
+        last_good = model_arrays(model)
+        _update_best(state, record, metric, mode, stopping, last_good)
+        state.epoch = epoch
+        state.history.append(record)
+        if checkpoint is not None:
+            checkpoint(state, optimizer)
         progress.epoch_done(record)
-    return history
+
+
+def _update_best(state, record, metric, mode, stopping, arrays) -> None:
+    value = getattr(record, metric)
+    delta = stopping.min_delta if stopping is not None else 0.0
+    best = state.best_value
+    improved = (
+        best is None
+        or (mode == "min" and value < best - delta)
+        or (mode == "max" and value > best + delta)
+    )
+    if improved:
+        state.best_value, state.best_epoch, state.best_arrays = value, record.epoch, arrays
+        state.epochs_without_improvement = 0
+    else:
+        state.epochs_without_improvement += 1
+        if stopping is not None and state.epochs_without_improvement >= stopping.patience:
+            state.stopped_early = True

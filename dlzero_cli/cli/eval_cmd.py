@@ -59,7 +59,7 @@ def eval_command(
     dlzero eval latest --json > result.json
     ```
     """
-    from dlzero_cli.experiment import evaluate_run
+    from dlzero_cli.inference import evaluate_run
     from dlzero_cli.runs import resolve_run
 
     run_dir = resolve_run(run, runs_dir_or_default(runs_dir))

@@ -62,7 +62,7 @@ def predict_command(
     ```
     """
     from dlzero_cli.errors import UsageError
-    from dlzero_cli.experiment import predict_inputs
+    from dlzero_cli.inference import predict_inputs
     from dlzero_cli.runs import resolve_run
 
     if as_json and as_csv:

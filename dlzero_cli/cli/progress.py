@@ -43,6 +43,9 @@ def run_line(run_dir: Path, model: Model, splits: dict[str, Arrays]) -> str:
 class QuietProgress(TrainingProgress):
     """--quiet: nothing until the final table."""
 
+    def close(self) -> None:
+        pass
+
 
 class PlainProgress(TrainingProgress):
     """Plain lines on stdout, for logs and pipes."""
@@ -57,6 +60,9 @@ class PlainProgress(TrainingProgress):
         every = math.ceil(self.epochs / MAX_LOG_LINES)
         if record.epoch in (1, self.epochs) or record.epoch % every == 0:
             print(epoch_line(record, self.epochs), flush=True)
+
+    def close(self) -> None:
+        pass
 
 
 class RichProgress(TrainingProgress):
@@ -80,7 +86,9 @@ class RichProgress(TrainingProgress):
     def epoch_started(self, epoch: int, epochs: int, steps: int) -> None:
         if self.task is None:
             self.bar.start()
-            self.task = self.bar.add_task("epoch", total=epochs * steps, metrics="")
+            self.task = self.bar.add_task(
+                "epoch", total=epochs * steps, completed=(epoch - 1) * steps, metrics=""
+            )
         self.bar.update(self.task, description=f"epoch {epoch}/{epochs}")
 
     def step_done(self, step: int, loss: float) -> None:

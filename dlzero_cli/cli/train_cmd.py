@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
 from pathlib import Path
 
 import typer
@@ -13,6 +15,7 @@ from dlzero_cli.cli.common import (
     fmt,
     handles_errors,
     runs_dir_or_default,
+    stderr,
     stdout,
 )
 
@@ -42,6 +45,11 @@ def train_command(
     download: bool = typer.Option(
         False, "--download", help="Download the config's dataset first if it is missing."
     ),
+    resume: str = typer.Option(
+        None,
+        "--resume",
+        help="Continue an interrupted run (a run folder or `latest`) from its checkpoint.",
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the final results."),
 ) -> None:
     """Train a network from a YAML config into a new run folder `runs/TIME-NAME/`.
@@ -54,15 +62,36 @@ def train_command(
     dlzero train my.yaml --set train.optimizer.lr=0.05 --epochs 20
     dlzero train --seed 1 --runs-dir /tmp/runs --quiet
     dlzero train mnist-784-50-100-10 --limit 1000 --epochs 1 --download
+    dlzero train --resume latest         # after Ctrl-C, SIGTERM or a crash
     ```
     """
     from dlzero_cli.cli.progress import make_progress
     from dlzero_cli.config import load_config
-    from dlzero_cli.experiment import train_from_config
+    from dlzero_cli.errors import UsageError
+    from dlzero_cli.experiment import RunInterrupted, resume_run, train_from_config
+    from dlzero_cli.runs import resolve_run
 
     overrides = list(set_)
     shortcuts = {"train.epochs": epochs, "seed": seed, "name": name, "data.limit": limit}
     overrides += [f"{key}={value}" for key, value in shortcuts.items() if value is not None]
+    if resume is not None:
+        if config is not None or overrides or download:
+            raise UsageError(
+                "--resume continues a run exactly as it was configured; give no CONFIG, "
+                "--set, --epochs, --seed, --name, --limit or --download with it"
+            )
+        run_dir = resolve_run(resume, runs_dir_or_default(runs_dir), need_weights=False)
+        progress = make_progress(quiet)
+        with _stop_on_sigterm():
+            try:
+                result = resume_run(run_dir, progress, data_dir)
+            except RunInterrupted as exc:
+                _report_interrupt(exc.run_dir)
+                raise typer.Exit(130) from None
+            finally:
+                progress.close()
+        _print_result(result)
+        return
     loaded = load_config(config, overrides)
     if download:
         from dlzero_cli.cli.download_progress import make_download_events
@@ -74,31 +103,60 @@ def train_command(
         finally:
             events.close()
     progress = make_progress(quiet)
-    try:
-        result = train_from_config(loaded, runs_dir_or_default(runs_dir), progress, data_dir)
-    except KeyboardInterrupt:
-        stdout.print("interrupted: the run keeps its weights so far (status 'interrupted')")
-        raise typer.Exit(130) from None
-    finally:
-        close = getattr(progress, "close", None)
-        if close:
-            close()
+    with _stop_on_sigterm():
+        try:
+            result = train_from_config(loaded, runs_dir_or_default(runs_dir), progress, data_dir)
+        except RunInterrupted as exc:
+            _report_interrupt(exc.run_dir)
+            raise typer.Exit(130) from None
+        finally:
+            progress.close()
     _print_result(result)
+
+
+@contextlib.contextmanager
+def _stop_on_sigterm():
+    """SIGTERM stops training the way Ctrl-C does: cleanly, resumable."""
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread (an embedding application): leave it be
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _report_interrupt(run_dir: Path) -> None:
+    stderr.print(
+        f"interrupted: {run_dir} keeps its last completed epoch (status 'interrupted'); "
+        f"continue with: dlzero train --resume {run_dir}",
+        soft_wrap=True,
+    )
 
 
 def _print_result(result) -> None:
     from rich.table import Table
 
     last = result.history[-1]
-    table = Table(title=f"{result.summary['name']}: {last.epoch} epochs", title_justify="left")
+    summary = result.summary
+    title = f"{summary['name']}: {last.epoch} epochs"
+    if summary.get("stopped_early"):
+        title += " (stopped early)"
+    title += f", best epoch {summary['best_epoch']} by {summary['best_metric']['name']}"
+    table = Table(title=title, title_justify="left")
     for column in ("split", "loss", "accuracy"):
         table.add_column(column, justify="right" if column != "split" else "left")
     table.add_row("train (epoch average)", fmt(last.train_loss), fmt(last.train_acc))
     if last.val_loss is not None:
         table.add_row("validation", fmt(last.val_loss), fmt(last.val_acc))
-    table.add_row("test", fmt(result.test.loss), fmt(result.test.accuracy))
+    table.add_row("test (best epoch)", fmt(result.test.loss), fmt(result.test.accuracy))
     stdout.print(table)
-    summary = result.summary
     stdout.print(
         f"time {summary['wall_seconds']:.2f}s  ({summary['samples_per_second']:,.0f} samples/s)"
     )

@@ -1,9 +1,11 @@
 """Layers: each keeps in `forward` what its `backward` needs, side by side.
 
 The protocol (see `Layer`): `params` and `grads` are dicts with the same keys;
+`buffers` holds state that is saved but not trained (batch norm's running moments);
 `forward(x)` returns the output; `backward(dout)` returns dL/dx and fills `grads`.
-Backward never mutates `dout`. `spec()` is the JSON-able description that rebuilds
-the layer (without its parameter values) through the LAYERS registry.
+Backward never mutates `dout`. `training` switches layers such as dropout and batch
+norm between their two behaviours. `spec()` is the JSON-able description that
+rebuilds the layer (without its parameter values) through the LAYERS registry.
 """
 
 from __future__ import annotations
@@ -28,10 +30,13 @@ class Layer:
     # False for functions whose derivative is zero almost everywhere (the step):
     # gradient descent cannot train through them.
     differentiable: ClassVar[bool] = True
+    # Parameters that weight decay shrinks: weights, never biases or norm scales.
+    decayed: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self) -> None:
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}
+        self.buffers: dict[str, np.ndarray] = {}
         self.training = False
 
     def forward(self, x: np.ndarray) -> np.ndarray:
@@ -44,7 +49,9 @@ class Layer:
         return {"type": self.kind}
 
     @classmethod
-    def from_spec(cls, spec: dict[str, Any], dtype: np.dtype) -> Layer:
+    def from_spec(
+        cls, spec: dict[str, Any], dtype: np.dtype, rng: np.random.Generator | None = None
+    ) -> Layer:
         return cls()
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -61,6 +68,7 @@ class Affine(Layer):
     """
 
     kind = "affine"
+    decayed = ("W",)
 
     def __init__(self, W: np.ndarray, b: np.ndarray) -> None:
         super().__init__()
@@ -77,7 +85,9 @@ class Affine(Layer):
         return cls(np.zeros((n_in, n_out), dtype=dtype), np.zeros(n_out, dtype=dtype))
 
     @classmethod
-    def from_spec(cls, spec: dict[str, Any], dtype: np.dtype) -> Affine:
+    def from_spec(
+        cls, spec: dict[str, Any], dtype: np.dtype, rng: np.random.Generator | None = None
+    ) -> Affine:
         return cls.zeros(int(spec["in"]), int(spec["out"]), dtype)
 
     def spec(self) -> dict[str, Any]:
@@ -209,3 +219,103 @@ class Softmax(Layer):
     def backward(self, dout: np.ndarray) -> np.ndarray:
         y = self._out
         return y * (dout - (dout * y).sum(axis=1, keepdims=True))
+
+
+@LAYERS.register("batchnorm", "normalise each feature over the batch, then scale and shift")
+class BatchNorm(Layer):
+    """Batch normalisation over (N, D) inputs (Ioffe & Szegedy, the book's chapter 6).
+
+    Training: each feature is normalised with the batch's mean and variance, then
+    y = gamma * x_hat + beta, and the running moments move towards the batch's with
+    `momentum`. Inference: the running moments are used instead, so one sample's
+    output does not depend on the others in its batch.
+    """
+
+    kind = "batchnorm"
+
+    def __init__(self, features: int, dtype, momentum: float = 0.9, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.momentum, self.eps = momentum, eps
+        self.params = {"gamma": np.ones(features, dtype), "beta": np.zeros(features, dtype)}
+        self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+        self.buffers = {
+            "running_mean": np.zeros(features, dtype),
+            "running_var": np.ones(features, dtype),
+        }
+
+    @classmethod
+    def from_spec(
+        cls, spec: dict[str, Any], dtype: np.dtype, rng: np.random.Generator | None = None
+    ) -> BatchNorm:
+        return cls(int(spec["features"]), dtype, float(spec["momentum"]), float(spec["eps"]))
+
+    def spec(self) -> dict[str, Any]:
+        features = self.params["gamma"].shape[0]
+        return {"type": self.kind, "features": features, "momentum": self.momentum, "eps": self.eps}
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        gamma, beta = self.params["gamma"], self.params["beta"]
+        if not self.training:
+            scale = gamma / np.sqrt(self.buffers["running_var"] + self.eps)
+            return (x - self.buffers["running_mean"]) * scale + beta
+        mean = x.mean(axis=0)
+        centred = x - mean
+        var = (centred * centred).mean(axis=0)
+        self._inv_std = 1.0 / np.sqrt(var + x.dtype.type(self.eps))
+        self._x_hat = centred * self._inv_std
+        m = x.dtype.type(self.momentum)
+        running_mean, running_var = self.buffers["running_mean"], self.buffers["running_var"]
+        running_mean *= m
+        running_mean += (1 - m) * mean
+        running_var *= m
+        running_var += (1 - m) * var
+        return self._x_hat * gamma + beta
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        n = dout.shape[0]
+        np.sum(dout, axis=0, out=self.grads["beta"])
+        np.sum(dout * self._x_hat, axis=0, out=self.grads["gamma"])
+        dx_hat = dout * self.params["gamma"]
+        # The compact form of the chain rule through mean and variance:
+        # dx = (dx_hat - mean(dx_hat) - x_hat * mean(dx_hat * x_hat)) / std
+        dx = dx_hat - dx_hat.sum(axis=0) / n
+        dx -= self._x_hat * ((dx_hat * self._x_hat).sum(axis=0) / n)
+        dx *= self._inv_std
+        return dx
+
+
+@LAYERS.register("dropout", "zero a random fraction of units while training")
+class Dropout(Layer):
+    """Inverted dropout: in training, each unit is kept with probability 1 - ratio and
+    scaled by 1 / (1 - ratio), so inference needs no change (the identity)."""
+
+    kind = "dropout"
+
+    def __init__(self, ratio: float, rng: np.random.Generator | None = None) -> None:
+        super().__init__()
+        if not 0 <= ratio < 1:
+            raise ValueError(f"dropout ratio must be in [0, 1), got {ratio}")
+        self.ratio = ratio
+        # Masks come from the run's generator, so a seed fixes them; eval needs none.
+        self.rng = rng if rng is not None else np.random.default_rng(0)
+
+    @classmethod
+    def from_spec(
+        cls, spec: dict[str, Any], dtype: np.dtype, rng: np.random.Generator | None = None
+    ) -> Dropout:
+        return cls(float(spec["ratio"]), rng)
+
+    def spec(self) -> dict[str, Any]:
+        return {"type": self.kind, "ratio": self.ratio}
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        if not self.training or self.ratio == 0:
+            return x
+        keep = x.dtype.type(1 - self.ratio)
+        self._mask = self.rng.random(x.shape, dtype=np.float32) < keep
+        return x * self._mask / keep
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        if not self.training or self.ratio == 0:
+            return dout
+        return dout * self._mask / dout.dtype.type(1 - self.ratio)

@@ -24,9 +24,18 @@ class Sequential:
                 layer.needs_input_grad = False
 
     @classmethod
-    def from_spec(cls, specs: list[dict[str, Any]], dtype: np.dtype | type) -> Sequential:
-        """Layers with zero parameters, to be filled by `initialize` or a weight file."""
-        return cls([LAYERS.get(spec["type"]).from_spec(spec, np.dtype(dtype)) for spec in specs])
+    def from_spec(
+        cls,
+        specs: list[dict[str, Any]],
+        dtype: np.dtype | type,
+        rng: np.random.Generator | None = None,
+    ) -> Sequential:
+        """Layers with zero parameters, to be filled by `initialize` or a weight file.
+
+        `rng` is the generator of layers that draw random numbers (dropout).
+        """
+        dtype = np.dtype(dtype)
+        return cls([LAYERS.get(spec["type"]).from_spec(spec, dtype, rng) for spec in specs])
 
     def spec(self) -> list[dict[str, Any]]:
         return [layer.spec() for layer in self.layers]
@@ -62,33 +71,55 @@ class Sequential:
             f"{i}.{k}": v for i, layer in enumerate(self.layers) for k, v in layer.grads.items()
         }
 
+    def named_buffers(self) -> dict[str, np.ndarray]:
+        """Saved, untrained state such as batch norm's running moments."""
+        return {
+            f"{i}.{k}": v for i, layer in enumerate(self.layers) for k, v in layer.buffers.items()
+        }
+
+    def decayed_names(self) -> set[str]:
+        """Parameters that weight decay applies to (weights, not biases or norm scales)."""
+        return {f"{i}.{k}" for i, layer in enumerate(self.layers) for k in layer.decayed}
+
     def load_params(self, arrays: dict[str, np.ndarray]) -> None:
         """Copy arrays into the parameters; names and shapes must match exactly."""
-        own = self.named_params()
-        missing = sorted(set(own) - set(arrays))
-        extra = sorted(set(arrays) - set(own))
-        if missing or extra:
-            raise ValueError(f"parameter names differ: missing {missing}, unexpected {extra}")
-        for name, param in own.items():
-            value = arrays[name]
-            if value.shape != param.shape:
-                raise ValueError(f"parameter {name}: shape {value.shape}, expected {param.shape}")
-            param[...] = value
+        _copy_into(self.named_params(), arrays, "parameter")
+
+    def load_buffers(self, arrays: dict[str, np.ndarray]) -> None:
+        _copy_into(self.named_buffers(), arrays, "buffer")
 
     def parameter_count(self) -> int:
         return sum(p.size for p in self.named_params().values())
 
 
+def _copy_into(own: dict[str, np.ndarray], arrays: dict[str, np.ndarray], kind: str) -> None:
+    """Copy `arrays` into `own` in place; the names and shapes must match exactly."""
+    missing = sorted(set(own) - set(arrays))
+    extra = sorted(set(arrays) - set(own))
+    if missing or extra:
+        raise ValueError(f"{kind} names differ: missing {missing}, unexpected {extra}")
+    for name, target in own.items():
+        value = arrays[name]
+        if value.shape != target.shape:
+            raise ValueError(f"{kind} {name}: shape {value.shape}, expected {target.shape}")
+        target[...] = value
+
+
 def initialize(
     network: Sequential,
     rng: np.random.Generator,
-    weight_init: Callable[..., np.ndarray],
+    weight_init: Callable[[int], Callable[..., np.ndarray]],
     activation: str,
     init_std: float,
 ) -> None:
-    """Draw every affine layer's weights with `weight_init`; biases start at zero."""
+    """Draw every affine layer's weights; biases start at zero.
+
+    `weight_init(k)` is the initialiser of the k-th affine layer (from 1, the book's Wk).
+    """
+    number = 0
     for layer in network.layers:
         if isinstance(layer, Affine):
+            number += 1
             W = layer.params["W"]
-            W[...] = weight_init(rng, W.shape[0], W.shape[1], W.dtype, activation, init_std)
+            W[...] = weight_init(number)(rng, W.shape[0], W.shape[1], W.dtype, activation, init_std)
             layer.params["b"][...] = 0

@@ -1,10 +1,30 @@
 """Optimizers: update a network's named parameters in place from their gradients.
 
-State (none for plain SGD) is keyed by parameter name ("0.W"), so a checkpoint is a
-plain .npz of arrays.
+Each optimizer declares its hyperparameters with their defaults (the constructor's
+keyword arguments; learning rates as in the book: 0.01, and 0.001 for Adam); the
+config validates against them. State is keyed by parameter
+name ("m.0.W"), so a checkpoint is a plain .npz of arrays.
+
+The update rules, for a parameter W with gradient g (after weight decay):
+
+- sgd:       W <- W - lr g
+- momentum:  v <- mu v - lr g;  W <- W + v                                (the book's)
+- nesterov:  v <- mu v - lr g;  W <- W + mu^2 v - (1 + mu) lr g           (the book's)
+- adagrad:   h <- h + g^2;  W <- W - lr g / (sqrt(h) + eps)
+- rmsprop:   h <- rho h + (1 - rho) g^2;  W <- W - lr g / (sqrt(h) + eps)
+- adam:      m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2;  t <- t + 1
+             W <- W - lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)  (Kingma & Ba)
+- adamw:     W <- W - lr wd W, then the adam step on g without decay     (Loshchilov & Hutter)
+
+`weight_decay` (wd) is L2 regularisation: g <- g + wd W for weights (not biases or
+batch norm's scale and shift), which is the gradient of 0.5 wd ||W||^2. For adamw it
+is decoupled from the gradient, as above.
 """
 
 from __future__ import annotations
+
+import inspect
+from typing import Any
 
 import numpy as np
 
@@ -14,32 +34,151 @@ OPTIMIZERS: Registry[type[Optimizer]] = Registry("optimizer")
 
 
 class Optimizer:
-    def __init__(self, params: dict[str, np.ndarray], lr: float) -> None:
+    """Base: keeps the parameters, the learning rate and the weight-decay set."""
+
+    def __init__(
+        self,
+        params: dict[str, np.ndarray],
+        lr: float = 0.01,
+        weight_decay: float = 0.0,
+        decayed: set[str] | None = None,
+    ) -> None:
         self.params = params
         self.lr = lr
+        self.weight_decay = weight_decay
+        # Without a list of names, every parameter called W decays.
+        self.decayed = decayed if decayed is not None else {n for n in params if n.endswith(".W")}
+        self._state: dict[str, np.ndarray] = {}
 
-    def step(self, grads: dict[str, np.ndarray]) -> None:
-        raise NotImplementedError
-
-    def state_dict(self) -> dict[str, np.ndarray]:
-        return {}
-
-    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
-        if state:
-            raise ValueError(f"{type(self).__name__} has no state; got {sorted(state)}")
-
-
-@OPTIMIZERS.register("sgd", "stochastic gradient descent: W <- W - lr * dW")
-class SGD(Optimizer):
-    """W <- W - lr * dL/dW for every parameter."""
-
-    def __init__(self, params: dict[str, np.ndarray], lr: float) -> None:
-        super().__init__(params, lr)
-        # One scratch buffer per parameter: the update allocates nothing per batch
-        # and leaves the network's gradients as backward computed them.
-        self._scratch = {name: np.empty_like(p) for name, p in params.items()}
+    @classmethod
+    def hyperparameters(cls) -> dict[str, Any]:
+        """Name -> default of every setting a config may give (lr included)."""
+        signature = inspect.signature(cls.__init__)
+        skip = {"self", "params", "decayed"}
+        return {n: p.default for n, p in signature.parameters.items() if n not in skip}
 
     def step(self, grads: dict[str, np.ndarray]) -> None:
         for name, param in self.params.items():
-            update = np.multiply(grads[name], self.lr, out=self._scratch[name])
-            param -= update
+            grad = grads[name]
+            if self.weight_decay and name in self.decayed and self.couples_decay:
+                grad = grad + param.dtype.type(self.weight_decay) * param
+            self.update(name, param, grad, param.dtype.type)
+
+    couples_decay = True
+
+    def update(self, name: str, param: np.ndarray, grad: np.ndarray, cast) -> None:
+        raise NotImplementedError
+
+    def buffer(self, key: str, like: np.ndarray) -> np.ndarray:
+        """Per-parameter state, created as zeros on first use."""
+        if key not in self._state:
+            self._state[key] = np.zeros_like(like)
+        return self._state[key]
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        return {k: v.copy() for k, v in self._state.items()}
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        self._state = {k: np.array(v, copy=True) for k, v in state.items()}
+
+
+@OPTIMIZERS.register("sgd", "W <- W - lr g")
+class SGD(Optimizer):
+    def update(self, name, param, grad, cast):
+        param -= cast(self.lr) * grad
+
+
+@OPTIMIZERS.register("momentum", "v <- mu v - lr g; W <- W + v")
+class Momentum(Optimizer):
+    def __init__(self, params, lr=0.01, momentum=0.9, weight_decay=0.0, decayed=None):
+        super().__init__(params, lr, weight_decay, decayed)
+        self.momentum = momentum
+
+    def update(self, name, param, grad, cast):
+        v = self.buffer(f"v.{name}", param)
+        v *= cast(self.momentum)
+        v -= cast(self.lr) * grad
+        param += v
+
+
+@OPTIMIZERS.register("nesterov", "Nesterov's accelerated gradient, in the book's form")
+class Nesterov(Optimizer):
+    def __init__(self, params, lr=0.01, momentum=0.9, weight_decay=0.0, decayed=None):
+        super().__init__(params, lr, weight_decay, decayed)
+        self.momentum = momentum
+
+    def update(self, name, param, grad, cast):
+        mu, lr = cast(self.momentum), cast(self.lr)
+        v = self.buffer(f"v.{name}", param)
+        v *= mu
+        v -= lr * grad
+        param += mu * mu * v
+        param -= (1 + mu) * lr * grad
+
+
+@OPTIMIZERS.register("adagrad", "per-parameter lr shrinking with the sum of squared gradients")
+class AdaGrad(Optimizer):
+    def __init__(self, params, lr=0.01, eps=1e-7, weight_decay=0.0, decayed=None):
+        super().__init__(params, lr, weight_decay, decayed)
+        self.eps = eps
+
+    def update(self, name, param, grad, cast):
+        h = self.buffer(f"h.{name}", param)
+        h += grad * grad
+        param -= cast(self.lr) * grad / (np.sqrt(h) + cast(self.eps))
+
+
+@OPTIMIZERS.register("rmsprop", "AdaGrad with a decaying average of squared gradients")
+class RMSprop(Optimizer):
+    def __init__(self, params, lr=0.01, decay_rate=0.99, eps=1e-7, weight_decay=0.0, decayed=None):
+        super().__init__(params, lr, weight_decay, decayed)
+        self.decay_rate, self.eps = decay_rate, eps
+
+    def update(self, name, param, grad, cast):
+        rho = cast(self.decay_rate)
+        h = self.buffer(f"h.{name}", param)
+        h *= rho
+        h += (1 - rho) * grad * grad
+        param -= cast(self.lr) * grad / (np.sqrt(h) + cast(self.eps))
+
+
+@OPTIMIZERS.register("adam", "momentum and RMSprop with bias correction (Kingma & Ba)")
+class Adam(Optimizer):
+    def __init__(
+        self, params, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, decayed=None
+    ):
+        super().__init__(params, lr, weight_decay, decayed)
+        self.beta1, self.beta2, self.eps = beta1, beta2, eps
+
+    def step(self, grads: dict[str, np.ndarray]) -> None:
+        steps = self.buffer("t", np.zeros((), dtype=np.int64))
+        steps += 1
+        super().step(grads)
+
+    def update(self, name, param, grad, cast):
+        b1, b2 = cast(self.beta1), cast(self.beta2)
+        t = int(self._state["t"])
+        m = self.buffer(f"m.{name}", param)
+        v = self.buffer(f"v.{name}", param)
+        m *= b1
+        m += (1 - b1) * grad
+        v *= b2
+        v += (1 - b2) * grad * grad
+        m_hat = m / cast(1 - self.beta1**t)
+        v_hat = v / cast(1 - self.beta2**t)
+        param -= cast(self.lr) * m_hat / (np.sqrt(v_hat) + cast(self.eps))
+
+
+@OPTIMIZERS.register("adamw", "Adam with decoupled weight decay (Loshchilov & Hutter)")
+class AdamW(Adam):
+    couples_decay = False
+
+    def __init__(
+        self, params, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01, decayed=None
+    ):
+        super().__init__(params, lr, beta1, beta2, eps, weight_decay, decayed)
+
+    def update(self, name, param, grad, cast):
+        if self.weight_decay and name in self.decayed:
+            param *= cast(1 - self.lr * self.weight_decay)
+        super().update(name, param, grad, cast)

@@ -1,0 +1,149 @@
+"""Using a trained run: evaluate it on a dataset split, predict with it.
+
+`evaluate_run` writes its report and figures into the run folder; `predict_inputs`
+reads images, arrays and rows and returns ranked classes. Neither changes weights.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dlzero_cli import plots
+from dlzero_cli.config import load_config
+from dlzero_cli.data.catalog import DATASETS, Dataset
+from dlzero_cli.data.splits import dataset_splits, limit_samples
+from dlzero_cli.errors import UsageError
+from dlzero_cli.evaluation import evaluate
+from dlzero_cli.inputs import InputSpec, read_inputs
+from dlzero_cli.modeling import Model
+from dlzero_cli.runs import CONFIG_FILE, load_model, utc_now, write_json
+
+
+def evaluate_run(
+    run_dir: Path,
+    split: str,
+    batch_size: int = 1000,
+    data_dir: Path | None = None,
+    limit: int | None = None,
+    dataset_name: str | None = None,
+) -> dict[str, Any]:
+    """Evaluate a run on a split of its own dataset (or another of the same shape).
+
+    Writes eval-<dataset>-<split>.json, a confusion-matrix PNG and a grid of the most
+    confidently misclassified inputs into the run folder, and returns the report.
+    """
+    model = load_model(run_dir)
+    loaded = load_config(str(run_dir / CONFIG_FILE))
+    dataset = DATASETS.get(dataset_name or loaded.config.data.dataset)
+    check_compatible(model, dataset)
+    settings = loaded.config.data
+    try:
+        data = dataset_splits(
+            dataset, settings.validation, settings.split_seed, data_dir, settings.limit, (split,)
+        )[split]
+    except ValueError as exc:
+        raise loaded.source.error(("data", "validation"), str(exc)) from None
+    data = limit_samples(data, limit, settings.split_seed)
+    if not len(data):
+        raise UsageError(
+            f"split {split!r} of run {run_dir} is empty (data.validation is 0); "
+            "evaluate --split test or train"
+        )
+    result = evaluate(model, data, batch_size=batch_size, keep_wrong=MISCLASSIFIED_SHOWN)
+    stem = f"{dataset.name}-{split}"
+    files = {
+        "report": run_dir / f"eval-{stem}.json",
+        "confusion": run_dir / f"confusion-{stem}.png",
+        "misclassified": run_dir / f"misclassified-{stem}.png",
+    }
+    names = model.class_names
+    plots.plot_confusion(
+        result.confusion, names, files["confusion"], f"{dataset.name} {split}: confusion matrix"
+    )
+    wrong = result.misclassified
+    plots.plot_misclassified(
+        data.x[wrong.indices],
+        wrong.true.tolist(),
+        wrong.predicted.tolist(),
+        wrong.confidence.tolist(),
+        names,
+        files["misclassified"],
+        f"{dataset.name} {split}: most confident mistakes",
+    )
+    report = {
+        "run": str(run_dir),
+        "dataset": dataset.name,
+        "split": split,
+        "samples": result.samples,
+        "loss": result.loss,
+        "accuracy": result.accuracy,
+        f"top{result.top_k}_accuracy": result.top_k_accuracy,
+        "per_class": [asdict(m) for m in result.per_class],
+        "class_names": list(names),
+        "confusion": result.confusion.tolist(),
+        "files": {kind: str(path) for kind, path in files.items()},
+        "evaluated_at": utc_now().isoformat(),
+    }
+    write_json(files["report"], report)
+    return report
+
+
+MISCLASSIFIED_SHOWN = 20
+
+
+def check_compatible(model: Model, dataset: Dataset) -> None:
+    """A model evaluates only datasets with its input shape and number of classes."""
+    shape = "x".join(map(str, dataset.input_shape))
+    ours = "x".join(map(str, model.input_shape))
+    if dataset.input_shape != model.input_shape or dataset.classes != len(model.class_names):
+        raise UsageError(
+            f"dataset {dataset.name!r} has {shape} inputs and {dataset.classes} classes; this "
+            f"run's model ({model.dataset}) takes {ours} inputs and {len(model.class_names)} "
+            "classes"
+        )
+
+
+@dataclass(frozen=True)
+class Prediction:
+    input: str
+    label: int
+    name: str
+    probability: float
+    top_k: list[dict[str, Any]]
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def predict_inputs(
+    run_dir: Path,
+    inputs: list[str],
+    top_k: int,
+    invert: str = "auto",
+    stdin: bytes | None = None,
+) -> tuple[list[Prediction], list[str]]:
+    """Predictions for every readable input, and one error line per unreadable one."""
+    model = load_model(run_dir)
+    spec = InputSpec(model.input_shape, model.normalizer.pixel_max, invert)
+    read, errors = read_inputs(inputs, spec, stdin)
+    if not read:
+        return [], errors
+    names = [name for samples in read for name in samples.names]
+    scores = model.class_scores(np.concatenate([samples.x for samples in read]))
+    k = min(top_k, scores.shape[1])
+    predictions = []
+    for name, row in zip(names, scores, strict=True):
+        order = np.argsort(-row, kind="stable")[:k]
+        ranked = [
+            {"label": int(c), "name": model.class_names[c], "probability": float(row[c])}
+            for c in order
+        ]
+        best = ranked[0]
+        predictions.append(
+            Prediction(name, best["label"], best["name"], best["probability"], ranked)
+        )
+    return predictions, errors
