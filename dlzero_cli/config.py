@@ -188,6 +188,9 @@ class TrainConfig(_Section):
     # Rescale all gradients together when their global L2 norm exceeds this.
     clip_grad_norm: Annotated[float, Field(gt=0)] | None = None
     early_stopping: EarlyStoppingConfig | None = None
+    # Stop as diverged when a batch loss exceeds this many times the first batch's
+    # (NaN and infinity always stop); null turns the check off.
+    divergence_factor: Annotated[float, Field(gt=1)] | None = 100.0
     sampling: Annotated[str, AfterValidator(_registered(SAMPLERS))] = "shuffle"
     dtype: Literal["float32", "float64"] = "float32"
 

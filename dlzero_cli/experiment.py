@@ -311,7 +311,7 @@ def _train(
         write_npz(run_dir / WEIGHTS_FILE, _with_arrays(model, state.best_arrays))
         finish("diverged", error=str(exc))
         raise TrainingDiverged(
-            f"{exc}: training stopped; lower train.optimizer.lr (now "
+            f"training diverged: {exc}; lower train.optimizer.lr (now "
             f"{config.train.optimizer.options()['lr']}) or check the input scale "
             f"(data.normalize); the last good weights are in {run_dir}"
         ) from None

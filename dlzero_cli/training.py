@@ -69,6 +69,7 @@ class TrainState:
     best_arrays: dict[str, np.ndarray] = field(default_factory=dict)  # params and buffers
     epochs_without_improvement: int = 0
     stopped_early: bool = False
+    reference_loss: float | None = None  # the first batch's: the divergence yardstick
 
     def meta(self) -> dict[str, Any]:
         """Everything but the arrays and the history, as JSON-able data."""
@@ -78,6 +79,7 @@ class TrainState:
             "best_value": self.best_value,
             "epochs_without_improvement": self.epochs_without_improvement,
             "stopped_early": self.stopped_early,
+            "reference_loss": self.reference_loss,
         }
 
     def history_array(self, epochs: int | None = None) -> np.ndarray:
@@ -97,14 +99,24 @@ class TrainState:
             best_arrays=best_arrays,
             epochs_without_improvement=int(meta["epochs_without_improvement"]),
             stopped_early=bool(meta["stopped_early"]),
+            reference_loss=meta["reference_loss"],
         )
 
 
 class Diverged(Exception):
-    """The loss became NaN or infinite; `epoch` and `step` say where."""
+    """The loss became NaN or infinite, or exploded; `epoch` and `step` say where."""
 
-    def __init__(self, epoch: int, step: int, loss: float) -> None:
-        super().__init__(f"loss became {loss} at epoch {epoch}, step {step}")
+    def __init__(
+        self, epoch: int, step: int, loss: float, reference: float, factor: float | None
+    ) -> None:
+        if math.isfinite(loss):
+            what = (
+                f"loss {loss:.4g} is over {factor:g} times the first batch's {reference:.4g} "
+                "(train.divergence_factor)"
+            )
+        else:
+            what = f"loss became {loss}"
+        super().__init__(f"{what} (epoch {epoch}, step {step})")
         self.epoch, self.step, self.loss = epoch, step, loss
 
 
@@ -168,9 +180,11 @@ def fit(
     """Train `model` in place from `state` (a fresh start by default) to the last epoch.
 
     After every epoch `checkpoint(state, optimizer)` is called, when given. At the end
-    the model holds the best epoch's weights when early stopping stopped it, and the
-    last epoch's otherwise (the best are in `state.best_arrays`). Raises Diverged when
-    a batch loss is not finite; the model then holds the last completed epoch's weights.
+    the model holds the last epoch's weights and `state.best_arrays` the best epoch's
+    (by `settings.monitor`); early stopping ends training after `patience` epochs
+    without improvement. Raises Diverged when a batch loss is not finite, or more
+    than `divergence_factor` times the run's first batch loss; the model then holds
+    the last completed epoch's weights.
     """
     progress = progress or Progress()
     optimizer = optimizer or make_optimizer(model, settings)
@@ -178,8 +192,6 @@ def fit(
     # Overflow on the way to a NaN loss is reported once, as Diverged, not as warnings.
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         _run_epochs(model, train, val, settings, rng, progress, optimizer, state, checkpoint)
-    if state.stopped_early and state.best_arrays:
-        restore_arrays(model, state.best_arrays)
     return state
 
 
@@ -209,9 +221,11 @@ def _run_epochs(model, train, val, settings, rng, progress, optimizer, state, ch
             labels = train.y[indices]
             x = model.prepare(train.x[indices])
             loss = criterion.forward(network.forward(x), labels)
-            if not np.isfinite(loss):
+            if state.reference_loss is None:
+                state.reference_loss = loss
+            if _diverged(loss, state.reference_loss, settings.divergence_factor):
                 restore_arrays(model, last_good)
-                raise Diverged(epoch, step, loss)
+                raise Diverged(epoch, step, loss, state.reference_loss, settings.divergence_factor)
             network.backward(criterion.backward())
             if settings.clip_grad_norm is not None:
                 clip_gradients(grads, settings.clip_grad_norm)
@@ -241,6 +255,12 @@ def _run_epochs(model, train, val, settings, rng, progress, optimizer, state, ch
         if checkpoint is not None:
             checkpoint(state, optimizer)
         progress.epoch_done(record)
+
+
+def _diverged(loss: float, reference: float, factor: float | None) -> bool:
+    if not math.isfinite(loss):
+        return True
+    return factor is not None and loss > factor * max(reference, 1e-3)
 
 
 def _update_best(state, record, metric, mode, stopping, arrays) -> None:

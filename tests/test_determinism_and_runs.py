@@ -104,7 +104,7 @@ def test_diverging_training_stops_with_status_diverged(cli):
         "--quiet",
     )
     assert result.exit_code == 1
-    assert "lower train.optimizer.lr" in result.stderr
+    assert "training diverged" in result.stderr and "lower train.optimizer.lr" in result.stderr
     summary = json.loads((cli.latest_run() / "summary.json").read_text())
     assert summary["status"] == "diverged"
     weights = read_weights(cli.latest_run() / "weights.npz")

@@ -1,0 +1,206 @@
+"""Checkpoints, resume, signals, early stopping and divergence: the run's life cycle."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dlzero_cli.config import load_config
+from dlzero_cli.experiment import RunInterrupted, TrainingProgress, resume_run, train_from_config
+from dlzero_cli.runs import read_weights
+
+# Every piece of state a resume must restore: batch-norm moments, dropout masks
+# (the generator), Adam's moments, the schedule's position, the best weights.
+FULL = [
+    "train.epochs=6",
+    "train.batch_size=64",
+    "model.batch_norm=true",
+    "model.dropout=0.2",
+    "model.activation=relu",
+    "train.optimizer.name=adam",
+    "train.optimizer.lr=0.01",
+    "train.schedule.name=cosine",
+    "train.schedule.warmup_epochs=1",
+    "train.clip_grad_norm=5.0",
+]
+
+
+class StopAt(TrainingProgress):
+    """Raise KeyboardInterrupt (as Ctrl-C would) at an epoch's end or mid-epoch."""
+
+    def __init__(self, epoch: int, step: int | None = None) -> None:
+        self.epoch, self.step, self.current = epoch, step, 0
+
+    def epoch_started(self, epoch, epochs, steps):
+        self.current = epoch
+
+    def step_done(self, step, loss):
+        if self.step is not None and self.current == self.epoch and step == self.step:
+            raise KeyboardInterrupt
+
+    def epoch_done(self, record):
+        if self.step is None and record.epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
+def metrics(run: Path) -> list[dict[str, str]]:
+    with open(run / "metrics.csv") as f:
+        return [{k: v for k, v in row.items() if k != "seconds"} for row in csv.DictReader(f)]
+
+
+def assert_same_run(a: Path, b: Path) -> None:
+    for name in ("weights.npz", "last.npz"):
+        wa, wb = read_weights(a / name), read_weights(b / name)
+        assert wa.keys() == wb.keys()
+        for key in wa:
+            if key != "architecture":
+                np.testing.assert_array_equal(wa[key], wb[key], err_msg=f"{name}:{key}")
+    assert metrics(a) == metrics(b)
+    sa, sb = (json.loads((r / "summary.json").read_text()) for r in (a, b))
+    assert sa["test"] == sb["test"] and sa["best_epoch"] == sb["best_epoch"]
+    assert sb["status"] == "completed"
+
+
+@pytest.mark.parametrize(
+    "stop", [StopAt(3), StopAt(4, step=5)], ids=["epoch-boundary", "mid-epoch"]
+)
+def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path, stop):
+    loaded = load_config("digits-64-50-100-10", FULL)
+    whole = train_from_config(loaded, tmp_path / "whole").run_dir
+    with pytest.raises(RunInterrupted) as info:
+        train_from_config(loaded, tmp_path / "split", stop)
+    run = info.value.run_dir
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "interrupted" and summary["epochs_completed"] == 3
+    assert (run / "curves.png").is_file() and (run / "checkpoint.npz").is_file()
+    resumed = resume_run(run)
+    assert (
+        resumed.run_dir == run
+        and json.loads((run / "summary.json").read_text())["resumed_from_epoch"] == 3
+    )
+    assert_same_run(whole, run)
+
+
+def test_resume_refuses_a_completed_run(cli):
+    assert cli("train", "--epochs", "2", "-q").exit_code == 0
+    result = cli("train", "--resume", "latest")
+    assert result.exit_code == 1 and "status is 'completed'" in result.stderr
+
+
+def test_resume_takes_no_other_settings(cli):
+    result = cli("train", "xor-2-4-1", "--resume", "latest")
+    assert result.exit_code == 2 and "--resume continues a run exactly" in result.stderr
+
+
+def test_early_stopping_keeps_the_best_weights(cli):
+    result = cli(
+        "train", "--epochs", "300", "--set", "train.early_stopping.patience=3",
+        "--set", "train.optimizer.lr=2.0", "-q",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    run = cli.latest_run()
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["stopped_early"] is True
+    assert summary["epochs_completed"] == summary["best_epoch"] + 3 < 300
+    rows = metrics(run)
+    losses = [float(r["val_loss"]) for r in rows]
+    assert int(np.argmin(losses)) + 1 == summary["best_epoch"]
+    best, last = read_weights(run / "weights.npz"), read_weights(run / "last.npz")
+    assert not np.array_equal(best["param/0.W"], last["param/0.W"])
+    report = cli.json("eval", str(run), "--split", "val")
+    assert report["loss"] == pytest.approx(min(losses), rel=1e-5)
+
+
+def test_lr_1e3_stops_as_diverged_with_a_clear_message(cli):
+    result = cli("train", "--set", "train.optimizer.lr=1e3", "--set", "model.activation=relu",
+                 "--set", "model.init=he", "--epochs", "20")  # fmt: skip
+    assert result.exit_code == 1
+    [line] = result.stderr.splitlines()
+    assert line.startswith("error: training diverged: loss ")
+    assert "lower train.optimizer.lr (now 1000.0)" in line
+    run = cli.latest_run()
+    assert json.loads((run / "summary.json").read_text())["status"] == "diverged"
+    for name in ("weights.npz", "last.npz"):
+        weights = read_weights(run / name)
+        assert all(np.isfinite(v).all() for k, v in weights.items() if k.startswith("param/"))
+
+
+def test_early_stopping_on_validation_needs_validation(write_config):
+    from dlzero_cli.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"early_stopping\.metric: got 'val_loss', but data"):
+        load_config("xor-2-4-1", ["train.early_stopping.patience=2"])
+
+
+# --------------------------------------------------------------------------- real signals
+
+LONG_RUN = ["--epochs", "3000", "--limit", "200", "--set", "data.validation=20"]
+
+
+def start_training(runs: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "dlzero_cli", "train", *LONG_RUN, "--runs-dir", str(runs)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def wait_for_checkpoint(runs: Path, process: subprocess.Popen) -> Path:
+    for _ in range(600):  # up to a minute; the first checkpoint comes after ~1 s
+        found = list(runs.glob("*/checkpoint.npz"))
+        if found:
+            return found[0].parent
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.1)
+    process.kill()
+    pytest.fail("no checkpoint appeared within a minute")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_leaves_a_resumable_run(tmp_path, signum):
+    runs = tmp_path / "runs"
+    process = start_training(runs)
+    run = wait_for_checkpoint(runs, process)
+    process.send_signal(signum)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert f"continue with: dlzero train --resume {run}" in " ".join(err.split())
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "interrupted" and 0 < summary["epochs_completed"] < 3000
+    assert (run / "curves.png").is_file()
+    resumed = subprocess.run(
+        [sys.executable, "-m", "dlzero_cli", "train", "--resume", str(run), "-q"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["epochs_completed"] == 3000
+
+
+def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path):
+    runs = tmp_path / "runs"
+    process = start_training(runs)
+    run = wait_for_checkpoint(runs, process)
+    os.kill(process.pid, signal.SIGKILL)
+    process.communicate(timeout=60)
+    assert json.loads((run / "summary.json").read_text())["status"] == "running"
+    resumed = subprocess.run(
+        [sys.executable, "-m", "dlzero_cli", "train", "--resume", str(run), "-q"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    whole = subprocess.run(
+        [sys.executable, "-m", "dlzero_cli", "train", *LONG_RUN, "-q", "--runs-dir",
+         str(tmp_path / "whole")],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert whole.returncode == 0, whole.stderr
+    assert_same_run(next((tmp_path / "whole").iterdir()), run)
