@@ -76,14 +76,15 @@ def dataset_splits(
 ) -> dict[str, Arrays]:
     """The `wanted` splits of {'train', 'val', 'test'}; 'val' is empty without validation.
 
-    `limit` shrinks the training split (before the validation hold-out); the test
-    split is always whole. Only the files the wanted splits need are read.
+    The validation hold-out comes from the whole training split; `limit` then shrinks
+    what is left for training, so a small-data run (the book's 300-sample overfitting
+    demo, a CI smoke run) is still judged on a full-sized validation set. The test split
+    is always whole. Only the files the wanted splits need are read.
     """
     splits: dict[str, Arrays] = {}
     if "train" in wanted or "val" in wanted:
-        train = limit_samples(dataset.load("train", data_dir), limit, split_seed)
-        train, val = carve_validation(train, validation, split_seed)
-        splits["train"] = train
+        train, val = carve_validation(dataset.load("train", data_dir), validation, split_seed)
+        splits["train"] = limit_samples(train, limit, split_seed)
         splits["val"] = val if val is not None else Arrays(train.x[:0], train.y[:0])
     if "test" in wanted:
         splits["test"] = dataset.load("test", data_dir)
