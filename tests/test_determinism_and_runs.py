@@ -129,3 +129,23 @@ def test_ctrl_c_keeps_weights_curves_and_says_interrupted(tmp_path):
     assert read_weights(run / "weights.npz")["param/0.W"].shape == (64, 50)
     with open(run / "metrics.csv") as f:
         assert len(list(csv.DictReader(f))) == 3
+
+
+def test_init_by_layer_overrides_one_layer(tmp_path):
+    from dlzero_cli.config import load_config
+    from dlzero_cli.data.catalog import DATASETS
+    from dlzero_cli.modeling import Model
+
+    def first_layers(overrides):
+        config = load_config("digits-64-50-100-10", overrides).config
+        model = Model.from_config(config, DATASETS.get("digits"), np.random.default_rng(0))
+        params = model.network.named_params()
+        return params["0.W"].std(), params["2.W"].std()
+
+    base_first, base_second = first_layers(["model.init=std", "model.init_std=0.01"])
+    he_first, he_second = first_layers(
+        ["model.init=std", "model.init_std=0.01", "model.init_by_layer={1: he}"]
+    )
+    assert base_first == pytest.approx(0.01, rel=0.05)
+    assert he_first == pytest.approx(np.sqrt(2 / 64), rel=0.05)
+    assert he_second == pytest.approx(0.01, rel=0.05)
