@@ -29,8 +29,9 @@ from pydantic import (
     ValidationError,
 )
 
+from dlzero_cli.architecture import Compiled, LayerProblem, compile_layers, expand_shorthand
 from dlzero_cli.data.batching import SAMPLERS
-from dlzero_cli.data.catalog import DATASETS
+from dlzero_cli.data.catalog import DATASETS, Dataset
 from dlzero_cli.data.transforms import NORMALIZERS
 from dlzero_cli.engine.init import INITIALIZERS
 from dlzero_cli.engine.layers import ACTIVATIONS, OUTPUTS
@@ -57,20 +58,29 @@ def _registered(registry: Registry[Any]) -> Callable[[str], str]:
     return check
 
 
-def _parse_layers(value: Any) -> tuple[int, ...]:
-    """'64-50-100-10' or [64, 50, 100, 10] -> (64, 50, 100, 10)."""
+def _parse_layers(value: Any) -> tuple[Any, ...]:
+    """'64-50-100-10' or [64, 50, 100, 10] -> (64, 50, 100, 10); a layer list -> its
+    entries, checked entry by entry later (architecture.compile_layers)."""
     if isinstance(value, str) and re.fullmatch(r"\s*\d+(\s*-\s*\d+)+\s*", value):
         sizes = tuple(int(part) for part in value.split("-"))
     elif isinstance(value, list) and all(type(v) is int for v in value) and len(value) >= 2:
         sizes = tuple(value)
+    elif isinstance(value, list) and value and not all(type(v) is int for v in value):
+        return tuple(value)
     else:
         raise ValueError(
-            f"got {value!r}; write the layer sizes from input to output, "
-            "like 64-50-100-10 or [64, 50, 100, 10] (at least two sizes)"
+            f"got {value!r}; write the layer sizes from input to output like 64-50-100-10, "
+            "or a layer list like [{conv: {filters: 30, kernel: 5}}, relu, {dense: 10}]"
         )
     if min(sizes) < 1:
         raise ValueError(f"got {value!r}; every layer size must be >= 1")
     return sizes
+
+
+def _layers_text(layers: tuple[Any, ...]) -> str | list[Any]:
+    if all(type(v) is int for v in layers):
+        return "-".join(map(str, layers))
+    return list(layers)
 
 
 def _parse_validation(value: Any) -> float | int:
@@ -109,9 +119,9 @@ Fraction = Annotated[float, Field(ge=0, lt=1)]
 
 class ModelConfig(_Section):
     layers: Annotated[
-        tuple[int, ...],
+        tuple[Any, ...],
         PlainValidator(_parse_layers),
-        PlainSerializer(lambda sizes: "-".join(map(str, sizes)), return_type=str),
+        PlainSerializer(_layers_text),
     ]
     activation: Annotated[str, AfterValidator(_registered(ACTIVATIONS))] = "sigmoid"
     output: Annotated[str, AfterValidator(_registered(OUTPUTS))] = "softmax"
@@ -123,6 +133,17 @@ class ModelConfig(_Section):
     batch_norm: bool = False
     # Dropout ratio after every hidden activation; 0 means no dropout layers.
     dropout: Fraction = 0.0
+
+    @property
+    def is_shorthand(self) -> bool:
+        """784-50-100-10 sizes, rather than a layer list."""
+        return all(type(v) is int for v in self.layers)
+
+    def entries(self) -> list[Any]:
+        """The layer list, the shorthand expanded (its first size is the input's)."""
+        if self.is_shorthand:
+            return expand_shorthand(self.layers, self.activation, self.batch_norm, self.dropout)
+        return list(self.layers)
 
 
 class _Settings(_Section):
@@ -370,7 +391,7 @@ def _allowed_keys(loc: KeyPath) -> list[str]:
 def _describe(error: dict[str, Any]) -> str:
     kind, loc = error["type"], tuple(error["loc"])
     if kind == "extra_forbidden":
-        allowed = _allowed_keys(loc)
+        allowed = error.get("allowed") or _allowed_keys(loc)
         return (
             f"unknown key; allowed here: {', '.join(allowed)}{did_you_mean(str(loc[-1]), allowed)}"
         )
@@ -412,36 +433,7 @@ def _output_sizes(output: str, classes: int) -> list[int]:
 def consistency_problems(config: Config) -> Iterable[tuple[KeyPath, str]]:
     """Rules that involve more than one key, each as (key path, message)."""
     dataset = DATASETS.get(config.data.dataset)
-    layers = config.model.layers
-    if layers[0] != dataset.input_size:
-        shape = "x".join(map(str, dataset.input_shape))
-        yield (
-            ("model", "layers"),
-            (
-                f"first size {layers[0]} does not match dataset {dataset.name!r}, whose inputs "
-                f"have {dataset.input_size} values ({shape}); start the layers with "
-                f"{dataset.input_size}"
-            ),
-        )
-    allowed = _output_sizes(config.model.output, dataset.classes)
-    if layers[-1] not in allowed:
-        sizes = " or ".join(map(str, allowed))
-        yield (
-            ("model", "layers"),
-            (
-                f"last size {layers[-1]} does not match dataset {dataset.name!r}, which has "
-                f"{dataset.classes} classes; end the layers with {sizes} for output "
-                f"{config.model.output!r}"
-            ),
-        )
-    if not ACTIVATIONS.get(config.model.activation).differentiable and len(layers) > 2:
-        yield (
-            ("model", "activation"),
-            (
-                f"got {config.model.activation!r}; its derivative is zero almost everywhere, so "
-                "gradient descent cannot train through it; use sigmoid or relu"
-            ),
-        )
+    yield from layer_problems(config, dataset)
     family = LOSSES.get(config.loss)
     if config.model.output not in family.by_output:
         yield (
@@ -454,16 +446,6 @@ def consistency_problems(config: Config) -> Iterable[tuple[KeyPath, str]]:
         )
     if config.model.output == "softmax" and dataset.classes < 2:
         yield ("model", "output"), "softmax needs at least two classes"
-    affine_layers = len(layers) - 1
-    for number in config.model.init_by_layer:
-        if number > affine_layers:
-            yield (
-                ("model", "init_by_layer", number),
-                (
-                    f"layer {number} does not exist; the affine layers are numbered 1 to "
-                    f"{affine_layers} (as the book's W1..W{affine_layers})"
-                ),
-            )
     for key in ("optimizer", "schedule"):
         section = getattr(config.train, key)
         for stray in section.stray():
@@ -492,6 +474,87 @@ def consistency_problems(config: Config) -> Iterable[tuple[KeyPath, str]]:
                 "(data.validation: 0.1) or stop on a train_ metric"
             ),
         )
+
+
+def compile_model(config: Config, dataset: Dataset) -> Compiled:
+    """The engine layer specs of a validated config (its layers fit `dataset`)."""
+    model = config.model
+    return compile_layers(
+        model.entries(), dataset.input_shape, _describe, lambda index: ("model", "layers", index)
+    )
+
+
+def layer_problems(config: Config, dataset: Dataset) -> Iterable[tuple[KeyPath, str]]:
+    """Shapes through the layers, from the dataset's inputs to its classes."""
+    model = config.model
+    layers_key: KeyPath = ("model", "layers")
+    if model.is_shorthand and model.layers[0] != dataset.input_size:
+        shape = "x".join(map(str, dataset.input_shape))
+        size = dataset.input_size
+        yield (
+            layers_key,
+            (
+                f"first size {model.layers[0]} does not match dataset {dataset.name!r}, whose "
+                f"inputs have {size} values ({shape}); start the layers with {size}"
+            ),
+        )
+        return
+    if not model.is_shorthand:
+        entry_for = {"batch_norm": "batchnorm", "dropout": "{dropout: 0.5}"}
+        for key in sorted(model.model_fields_set & set(entry_for)):
+            yield (
+                ("model", key),
+                (
+                    "applies to the 784-50-100-10 shorthand only; with a layer list, add "
+                    f"{entry_for[key]} entries instead"
+                ),
+            )
+    try:
+        compiled = compile_model(config, dataset)
+    except LayerProblem as problem:
+        yield (layers_key if model.is_shorthand else problem.path), problem.message
+        return
+    last, allowed = compiled.specs[-1], _output_sizes(model.output, dataset.classes)
+    last_key = layers_key if model.is_shorthand else (*layers_key, len(model.layers) - 1)
+    if last["type"] != "affine":
+        yield (
+            last_key,
+            (
+                f"the last layer must be {{dense: {allowed[0]}}}: the output activation "
+                f"({model.output}) and the loss come after it"
+            ),
+        )
+    elif last["out"] not in allowed:
+        sizes = " or ".join(map(str, allowed))
+        yield (
+            last_key,
+            (
+                f"last size {last['out']} does not match dataset {dataset.name!r}, which has "
+                f"{dataset.classes} classes; end the layers with {sizes} for output "
+                f"{model.output!r}"
+            ),
+        )
+    for index, entry in enumerate(model.entries()):
+        if entry in ACTIVATIONS.names() and not ACTIVATIONS.get(entry).differentiable:
+            key = ("model", "activation") if model.is_shorthand else (*layers_key, index)
+            yield (
+                key,
+                (
+                    f"got {entry!r}; its derivative is zero almost everywhere, so gradient "
+                    "descent cannot train through it; use sigmoid or relu"
+                ),
+            )
+            break
+    weighted = len(compiled.inits)
+    for number in model.init_by_layer:
+        if number > weighted:
+            yield (
+                ("model", "init_by_layer", number),
+                (
+                    f"layer {number} does not exist; the layers with weights are numbered 1 to "
+                    f"{weighted} (as the book's W1..W{weighted})"
+                ),
+            )
 
 
 # --------------------------------------------------------------------------- loading

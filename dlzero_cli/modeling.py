@@ -13,13 +13,13 @@ from typing import Any
 
 import numpy as np
 
-from dlzero_cli.config import Config
+from dlzero_cli.config import Config, compile_model
 from dlzero_cli.data.batching import sequential_batches
 from dlzero_cli.data.catalog import DATASETS, Dataset
 from dlzero_cli.data.transforms import NORMALIZERS, Normalizer
 from dlzero_cli.engine import functional as F
 from dlzero_cli.engine.init import INITIALIZERS
-from dlzero_cli.engine.layers import ACTIVATIONS, OUTPUTS, Affine, BatchNorm, Dropout, Layer
+from dlzero_cli.engine.layers import OUTPUTS
 from dlzero_cli.engine.losses import Criterion, make_criterion
 from dlzero_cli.engine.network import Sequential, initialize
 
@@ -47,26 +47,18 @@ class Model:
     def from_config(cls, config: Config, dataset: Dataset, rng: np.random.Generator) -> Model:
         """A freshly initialised model for `config` (validated against `dataset`)."""
         dtype = np.dtype(config.train.dtype)
-        spec = config.model
-        sizes = spec.layers
-        activation = ACTIVATIONS.get(spec.activation)
-        layers: list[Layer] = []
-        for index, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
-            layers.append(Affine.zeros(n_in, n_out, dtype))
-            if index == len(sizes) - 2:
-                break  # the output layer: its activation belongs to the loss
-            # The book's order: affine -> batch norm -> activation -> dropout.
-            if spec.batch_norm:
-                layers.append(BatchNorm(n_out, dtype))
-            layers.append(activation())
-            if spec.dropout:
-                layers.append(Dropout(spec.dropout, rng))
-        network = Sequential(layers)
+        model = config.model
+        compiled = compile_model(config, dataset)
+        network = Sequential.from_spec(compiled.specs, dtype, rng)
 
         def init_of(number: int):
-            return INITIALIZERS.get(spec.init_by_layer.get(number, spec.init))
+            name = model.init_by_layer.get(number) or compiled.inits[number - 1] or model.init
+            return INITIALIZERS.get(name)
 
-        initialize(network, rng, init_of, spec.activation, spec.init_std)
+        def activation_after(number: int) -> str:
+            return compiled.next_activation[number - 1]
+
+        initialize(network, rng, init_of, activation_after, model.init_std)
         normalizer = NORMALIZERS.get(config.data.normalize)(dataset.pixel_max)
         return cls(
             network=network,

@@ -1,7 +1,8 @@
-"""Weight initialisers: (rng, fan_in, fan_out, dtype, activation) -> (fan_in, fan_out) W.
+"""Weight initialisers: (rng, shape, fan_in, dtype, activation, init_std) -> W of `shape`.
 
-Biases always start at zero. Every draw comes from the run's one Generator, so a
-seed fixes every weight.
+`fan_in` is the number of inputs each output unit sums: `in` for a dense layer,
+channels x kh x kw for a convolution. Biases always start at zero. Every draw comes
+from the run's one Generator, so a seed fixes every weight.
 """
 
 from __future__ import annotations
@@ -12,28 +13,28 @@ import numpy as np
 
 from dlzero_cli.engine.registry import Registry
 
-Initializer = Callable[[np.random.Generator, int, int, np.dtype, str, float], np.ndarray]
+Initializer = Callable[..., np.ndarray]
 INITIALIZERS: Registry[Initializer] = Registry("init")
 
 
-def _gaussian(rng: np.random.Generator, fan_in: int, fan_out: int, dtype, scale: float):
-    w = rng.standard_normal((fan_in, fan_out), dtype=np.float64) * scale
+def _gaussian(rng: np.random.Generator, shape: tuple[int, ...], dtype, scale: float):
+    w = rng.standard_normal(shape, dtype=np.float64) * scale
     return w.astype(dtype)
 
 
 @INITIALIZERS.register("std", "Gaussian with standard deviation init_std (0.01, the book's)")
-def std_init(rng, fan_in, fan_out, dtype, activation, init_std):
-    return _gaussian(rng, fan_in, fan_out, dtype, init_std)
+def std_init(rng, shape, fan_in, dtype, activation, init_std):
+    return _gaussian(rng, shape, dtype, init_std)
 
 
 @INITIALIZERS.register("xavier", "Gaussian with std sqrt(1 / fan_in), for sigmoid and tanh")
-def xavier_init(rng, fan_in, fan_out, dtype, activation, init_std):
-    return _gaussian(rng, fan_in, fan_out, dtype, np.sqrt(1.0 / fan_in))
+def xavier_init(rng, shape, fan_in, dtype, activation, init_std):
+    return _gaussian(rng, shape, dtype, np.sqrt(1.0 / fan_in))
 
 
 @INITIALIZERS.register("he", "Gaussian with std sqrt(2 / fan_in), for relu")
-def he_init(rng, fan_in, fan_out, dtype, activation, init_std):
-    return _gaussian(rng, fan_in, fan_out, dtype, np.sqrt(2.0 / fan_in))
+def he_init(rng, shape, fan_in, dtype, activation, init_std):
+    return _gaussian(rng, shape, dtype, np.sqrt(2.0 / fan_in))
 
 
 # Activations whose half-zero output calls for He's doubled variance.
@@ -41,6 +42,6 @@ RELU_LIKE = frozenset({"relu"})
 
 
 @INITIALIZERS.register("auto", "he for relu, xavier otherwise")
-def auto_init(rng, fan_in, fan_out, dtype, activation, init_std):
+def auto_init(rng, shape, fan_in, dtype, activation, init_std):
     chosen = he_init if activation in RELU_LIKE else xavier_init
-    return chosen(rng, fan_in, fan_out, dtype, activation, init_std)
+    return chosen(rng, shape, fan_in, dtype, activation, init_std)

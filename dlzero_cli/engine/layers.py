@@ -58,6 +58,10 @@ class Layer:
         """Shape of one sample's output given one sample's input shape."""
         return input_shape
 
+    def macs(self, input_shape: tuple[int, ...]) -> int:
+        """Multiply-adds per sample (0 for layers without a matrix product)."""
+        return 0
+
 
 @LAYERS.register("affine", "dense layer: x @ W + b")
 class Affine(Layer):
@@ -96,6 +100,13 @@ class Affine(Layer):
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         return (self.params["W"].shape[1],)
+
+    def macs(self, input_shape: tuple[int, ...]) -> int:
+        return self.params["W"].size
+
+    @property
+    def fan_in(self) -> int:
+        return self.params["W"].shape[0]
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self._x_shape = x.shape
@@ -286,16 +297,26 @@ class BatchNorm(Layer):
 
 @LAYERS.register("dropout", "zero a random fraction of units while training")
 class Dropout(Layer):
-    """Inverted dropout: in training, each unit is kept with probability 1 - ratio and
-    scaled by 1 / (1 - ratio), so inference needs no change (the identity)."""
+    """Dropout: in training each unit is kept with probability 1 - ratio.
+
+    `scale="train"` (inverted dropout, the default) divides the kept units by
+    1 - ratio while training, so inference is the identity. `scale="inference"` is the
+    book's convention: training keeps the units as they are and inference multiplies
+    everything by 1 - ratio; the book's pretrained networks need it.
+    """
 
     kind = "dropout"
+    SCALES = ("train", "inference")
 
-    def __init__(self, ratio: float, rng: np.random.Generator | None = None) -> None:
+    def __init__(
+        self, ratio: float, rng: np.random.Generator | None = None, scale: str = "train"
+    ) -> None:
         super().__init__()
         if not 0 <= ratio < 1:
             raise ValueError(f"dropout ratio must be in [0, 1), got {ratio}")
-        self.ratio = ratio
+        if scale not in self.SCALES:
+            raise ValueError(f"dropout scale must be one of {self.SCALES}, got {scale!r}")
+        self.ratio, self.scale = ratio, scale
         # Masks come from the run's generator, so a seed fixes them; eval needs none.
         self.rng = rng if rng is not None else np.random.default_rng(0)
 
@@ -303,19 +324,20 @@ class Dropout(Layer):
     def from_spec(
         cls, spec: dict[str, Any], dtype: np.dtype, rng: np.random.Generator | None = None
     ) -> Dropout:
-        return cls(float(spec["ratio"]), rng)
+        return cls(float(spec["ratio"]), rng, spec.get("scale", "train"))
 
     def spec(self) -> dict[str, Any]:
-        return {"type": self.kind, "ratio": self.ratio}
+        return {"type": self.kind, "ratio": self.ratio, "scale": self.scale}
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        if not self.training or self.ratio == 0:
-            return x
         keep = x.dtype.type(1 - self.ratio)
+        if not self.training or self.ratio == 0:
+            return x * keep if self.scale == "inference" and self.ratio else x
         self._mask = self.rng.random(x.shape, dtype=np.float32) < keep
-        return x * self._mask / keep
+        return x * self._mask / keep if self.scale == "train" else x * self._mask
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
+        keep = dout.dtype.type(1 - self.ratio)
         if not self.training or self.ratio == 0:
-            return dout
-        return dout * self._mask / dout.dtype.type(1 - self.ratio)
+            return dout * keep if self.scale == "inference" and self.ratio else dout
+        return dout * self._mask / keep if self.scale == "train" else dout * self._mask

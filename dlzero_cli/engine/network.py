@@ -11,16 +11,16 @@ from typing import Any
 
 import numpy as np
 
-from dlzero_cli.engine.layers import LAYERS, Affine, Layer
+from dlzero_cli.engine.layers import LAYERS, Layer
 
 
 class Sequential:
     def __init__(self, layers: list[Layer]) -> None:
         self.layers = layers
         self.training = False
-        # dL/dx of the first layer is never needed when training; see Affine.
+        # dL/dx of the first layer is never needed when training; see Affine, Conv2D.
         for layer in layers[:1]:
-            if isinstance(layer, Affine):
+            if hasattr(layer, "needs_input_grad"):
                 layer.needs_input_grad = False
 
     @classmethod
@@ -109,17 +109,21 @@ def initialize(
     network: Sequential,
     rng: np.random.Generator,
     weight_init: Callable[[int], Callable[..., np.ndarray]],
-    activation: str,
+    activation: Callable[[int], str],
     init_std: float,
 ) -> None:
-    """Draw every affine layer's weights; biases start at zero.
+    """Draw the weights of every layer that has them; biases start at zero.
 
-    `weight_init(k)` is the initialiser of the k-th affine layer (from 1, the book's Wk).
+    Layers are numbered from 1 in order, as the book's W1, W2, ...; `weight_init(k)` is
+    the k-th layer's initialiser and `activation(k)` the activation that follows it.
     """
     number = 0
     for layer in network.layers:
-        if isinstance(layer, Affine):
-            number += 1
-            W = layer.params["W"]
-            W[...] = weight_init(number)(rng, W.shape[0], W.shape[1], W.dtype, activation, init_std)
-            layer.params["b"][...] = 0
+        if "W" not in layer.params:
+            continue
+        number += 1
+        W = layer.params["W"]
+        W[...] = weight_init(number)(
+            rng, W.shape, layer.fan_in, W.dtype, activation(number), init_std
+        )
+        layer.params["b"][...] = 0

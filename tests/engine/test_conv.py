@@ -1,0 +1,100 @@
+"""Convolution and pooling: gradients by central differences, values by direct loops."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dlzero_cli.engine.conv import AvgPool2D, BatchNorm2D, Conv2D, Flatten, MaxPool2D
+from test_gradients import check_layer
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(11)
+
+
+def direct_conv(x, W, b, stride, pad):
+    """The definition, with loops: the reference the fast layer must match."""
+    n, c, h, w = x.shape
+    f, _, kh, kw = W.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    oh, ow = (h + 2 * pad - kh) // stride + 1, (w + 2 * pad - kw) // stride + 1
+    out = np.zeros((n, f, oh, ow))
+    for i in range(oh):
+        for j in range(ow):
+            patch = xp[:, :, i * stride : i * stride + kh, j * stride : j * stride + kw]
+            out[:, :, i, j] = np.tensordot(patch, W, axes=([1, 2, 3], [1, 2, 3])) + b
+    return out
+
+
+@pytest.mark.parametrize(("stride", "pad", "kernel"), [(1, 0, 3), (2, 1, 3), (1, 2, 2), (2, 0, 1)])
+def test_conv_matches_the_definition_and_its_gradients(rng, stride, pad, kernel):
+    W = rng.standard_normal((4, 3, kernel, kernel))
+    b = rng.standard_normal(4)
+    x = rng.standard_normal((2, 3, 7, 6))
+    layer = Conv2D(W, b, stride, pad)
+    out = layer.forward(x)
+    np.testing.assert_allclose(out, direct_conv(x, W, b, stride, pad), rtol=1e-12, atol=1e-12)
+    assert layer.output_shape((3, 7, 6)) == out.shape[1:]
+    check_layer(layer, x, rng)
+
+
+def test_first_conv_layer_can_skip_its_input_gradient(rng):
+    layer = Conv2D(rng.standard_normal((2, 1, 3, 3)), np.zeros(2))
+    layer.needs_input_grad = False
+    layer.forward(rng.standard_normal((2, 1, 5, 5)))
+    assert layer.backward(np.ones((2, 2, 3, 3))).size == 0
+    assert np.abs(layer.grads["W"]).sum() > 0
+
+
+@pytest.mark.parametrize(
+    ("layer_class", "size", "stride", "pad", "shape"),
+    [
+        (MaxPool2D, 2, 2, 0, (2, 3, 6, 4)),  # tiles: the reshape path
+        (MaxPool2D, 3, 2, 1, (2, 3, 7, 6)),  # overlapping windows with padding
+        (MaxPool2D, 2, 2, 0, (2, 3, 5, 5)),  # does not tile: a leftover row and column
+        (AvgPool2D, 2, 2, 0, (2, 3, 6, 4)),
+        (AvgPool2D, 3, 2, 1, (2, 3, 7, 6)),
+    ],
+)
+def test_pooling_gradients(rng, layer_class, size, stride, pad, shape):
+    layer = layer_class(size, stride, pad)
+    layer.training = True
+    # Distinct values: max pooling's derivative is undefined where two inputs tie.
+    x = rng.permutation(np.arange(np.prod(shape), dtype=np.float64)).reshape(shape) / 10
+    check_layer(layer, x, rng)
+
+
+def test_max_pool_values_and_inference_path(rng):
+    x = rng.standard_normal((2, 3, 6, 4))
+    layer = MaxPool2D(2)
+    expected = x.reshape(2, 3, 3, 2, 2, 2).max(axis=(3, 5))
+    np.testing.assert_array_equal(layer.forward(x), expected)  # inference
+    layer.training = True
+    np.testing.assert_array_equal(layer.forward(x), expected)
+
+
+def test_max_pool_sends_the_gradient_to_the_first_maximum_only():
+    layer = MaxPool2D(2)
+    layer.training = True
+    layer.forward(np.zeros((1, 1, 2, 2)))
+    np.testing.assert_array_equal(layer.backward(np.ones((1, 1, 1, 1))), [[[[1, 0], [0, 0]]]])
+
+
+def test_flatten_and_spatial_batchnorm(rng):
+    check_layer(Flatten(), rng.standard_normal((2, 3, 2, 2)), rng)
+    layer = BatchNorm2D(3, np.float64)
+    layer.params["gamma"][:] = rng.uniform(0.5, 1.5, 3)
+    layer.training = True
+    x = rng.standard_normal((4, 3, 3, 2)) * 2 + 1
+    out = layer.forward(x)
+    np.testing.assert_allclose(out.mean(axis=(0, 2, 3)), layer.params["beta"], atol=1e-12)
+    check_layer(layer, x, rng)
+
+
+def test_conv_keeps_float32(rng):
+    layer = Conv2D(rng.standard_normal((2, 1, 3, 3)).astype(np.float32), np.zeros(2, np.float32))
+    out = layer.forward(rng.standard_normal((2, 1, 5, 5)).astype(np.float32))
+    assert out.dtype == np.float32
+    assert layer.backward(np.ones_like(out)).dtype == np.float32
