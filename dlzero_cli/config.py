@@ -501,7 +501,7 @@ def layer_problems(config: Config, dataset: Dataset) -> Iterable[tuple[KeyPath, 
         return
     if not model.is_shorthand:
         entry_for = {"batch_norm": "batchnorm", "dropout": "{dropout: 0.5}"}
-        for key in sorted(model.model_fields_set & set(entry_for)):
+        for key in [k for k in sorted(entry_for) if getattr(model, k)]:
             yield (
                 ("model", key),
                 (
@@ -514,8 +514,18 @@ def layer_problems(config: Config, dataset: Dataset) -> Iterable[tuple[KeyPath, 
     except LayerProblem as problem:
         yield (layers_key if model.is_shorthand else problem.path), problem.message
         return
-    last, allowed = compiled.specs[-1], _output_sizes(model.output, dataset.classes)
-    last_key = layers_key if model.is_shorthand else (*layers_key, len(model.layers) - 1)
+    allowed = _output_sizes(model.output, dataset.classes)
+    # The last layer with weights gives the scores; only dropout or batch norm may
+    # follow it (the book's DeepConvNet ends with dropout).
+    trailing = 0
+    while trailing < len(compiled.specs) - 1 and compiled.specs[-1 - trailing]["type"] in (
+        "dropout",
+        "batchnorm",
+    ):
+        trailing += 1
+    last = compiled.specs[-1 - trailing]
+    last_index = len(model.layers) - 1 - trailing
+    last_key = layers_key if model.is_shorthand else (*layers_key, last_index)
     if last["type"] != "affine":
         yield (
             last_key,

@@ -93,7 +93,8 @@ class Model:
 
     @property
     def output_units(self) -> int:
-        return int(self.network.spec()[-1]["out"])
+        affine = [spec for spec in self.network.spec() if spec["type"] == "affine"]
+        return int(affine[-1]["out"])
 
     # ---------------------------------------------------------------- arrays
 

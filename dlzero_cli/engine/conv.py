@@ -1,10 +1,12 @@
 """Convolution and pooling layers on (N, C, H, W) batches, the book's chapter 7.
 
-im2col is a strided view (`sliding_window_view`), copied once per batch into a buffer
-that is reused while the shapes stay the same, then one matrix product per layer. The
-way back (col2im) adds the window's kh x kw slices into the input gradient: a loop over
-the kernel window, never over pixels or samples. Max pooling whose window tiles the
-input (2x2, stride 2) reshapes instead of gathering.
+im2col copies kh*kw strided slices (one per kernel position, each covering all
+channels, samples and positions) into a buffer that is reused while the shapes stay
+the same, then one matrix product per layer. The way back (col2im) adds the same
+slices into the input gradient: loops over the kernel window, never over pixels or
+samples. Max pooling whose window tiles the input (2x2, stride 2) works on strided
+views instead of gathering. Feature maps keep the public (N, C, H, W) shape while
+their memory is channel-major (C, N, H, W), the order the matrix products produce.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from dlzero_cli.engine.layers import LAYERS, BatchNorm, Layer
+from dlzero_cli.engine.layers import LAYERS, BatchNorm, Layer, Scratch
 
 
 def conv_output_size(size: int, kernel: int, stride: int, pad: int) -> int:
@@ -44,21 +46,17 @@ def _col2im_add(
             ]
 
 
-class _Buffer:
-    """A scratch array reused from batch to batch while its shape stays the same."""
-
-    def __init__(self) -> None:
-        self.array: np.ndarray | None = None
-
-    def get(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-        if self.array is None or self.array.shape != shape or self.array.dtype != dtype:
-            self.array = np.empty(shape, dtype=dtype)
-        return self.array
-
-
 @LAYERS.register("conv", "2-D convolution: filters x channels x kh x kw, stride, padding")
 class Conv2D(Layer):
-    """(N, C, H, W) -> (N, F, OH, OW) with W (F, C, kh, kw) and b (F,), the book's layout."""
+    """(N, C, H, W) -> (N, F, OH, OW) with W (F, C, kh, kw) and b (F,), the book's layout.
+
+    im2col is built "channel-major": col[(c, i, j), (n, y, x)] = x[n, c, y*s + i, x*s + j],
+    one strided slice copy per kernel position (kh*kw copies, each of all channels,
+    samples and positions at once) into a buffer reused from batch to batch. Then
+    out = W (F, C*kh*kw) @ col is one matrix product, and it lands in memory as
+    (F, N, OH, OW): the returned array is that memory seen as (N, F, OH, OW). The
+    pooling and activation layers after it work in that layout without copying.
+    """
 
     kind = "conv"
     decayed = ("W",)
@@ -69,7 +67,7 @@ class Conv2D(Layer):
         self.grads = {"W": np.zeros_like(W), "b": np.zeros_like(b)}
         self.stride, self.pad = stride, pad
         self.needs_input_grad = True  # the network turns this off for its first layer
-        self._col = _Buffer()
+        self._scratch = Scratch()
 
     @classmethod
     def from_spec(cls, spec: dict[str, Any], dtype: np.dtype, rng=None) -> Conv2D:
@@ -105,35 +103,50 @@ class Conv2D(Layer):
     def forward(self, x: np.ndarray) -> np.ndarray:
         W = self.params["W"]
         filters, channels, kh, kw = W.shape
-        n = x.shape[0]
-        self._x_shape = x.shape
-        windows = _windows(_pad(x, self.pad), kh, kw, self.stride)
-        oh, ow = windows.shape[2], windows.shape[3]
-        col = self._col.get((n, oh, ow, channels, kh, kw), x.dtype)
-        np.copyto(col, windows.transpose(0, 2, 3, 1, 4, 5))  # the one im2col copy
-        col = col.reshape(n * oh * ow, channels * kh * kw)
-        self._col_matrix, self._out_hw = col, (oh, ow)
-        out = col @ W.reshape(filters, -1).T
-        out += self.params["b"]
-        return out.reshape(n, oh, ow, filters).transpose(0, 3, 1, 2)
+        n, _, h, w = x.shape
+        s, p = self.stride, self.pad
+        oh, ow = conv_output_size(h, kh, s, p), conv_output_size(w, kw, s, p)
+        self._x_shape, self._out_hw = x.shape, (oh, ow)
+        source = _pad(x, p).transpose(1, 0, 2, 3)  # (C, N, H, W) view
+        rows = channels * kh * kw
+        # One extra row of ones carries the bias through the matrix product.
+        col_ones = self._scratch.get("col", (rows + 1, n * oh * ow), x.dtype)
+        col_ones[rows] = 1
+        col = col_ones[:rows].reshape(channels, kh, kw, n, oh, ow)
+        for i in range(kh):
+            for j in range(kw):
+                col[:, i, j] = source[:, :, i : i + s * oh : s, j : j + s * ow : s]
+        self._col_ones = col_ones
+        weights = self._scratch.get("W_b", (filters, rows + 1), x.dtype)
+        weights[:, :rows] = W.reshape(filters, -1)
+        weights[:, rows] = self.params["b"]
+        out = self._scratch.get("out", (filters, n * oh * ow), x.dtype)
+        np.matmul(weights, col_ones, out=out)
+        return out.reshape(filters, n, oh, ow).transpose(1, 0, 2, 3)
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         W = self.params["W"]
         filters, channels, kh, kw = W.shape
         n = dout.shape[0]
         oh, ow = self._out_hw
-        dout_matrix = dout.transpose(0, 2, 3, 1).reshape(n * oh * ow, filters)
-        np.sum(dout_matrix, axis=0, out=self.grads["b"])
-        np.matmul(dout_matrix.T, self._col_matrix, out=self.grads["W"].reshape(filters, -1))
+        dout_matrix = dout.transpose(1, 0, 2, 3).reshape(filters, n * oh * ow)
+        # Against the row of ones, the same product gives the bias gradient.
+        both = self._scratch.get("dW_db", (filters, channels * kh * kw + 1), dout.dtype)
+        np.matmul(dout_matrix, self._col_ones.T, out=both)
+        self.grads["W"].reshape(filters, -1)[...] = both[:, :-1]
+        self.grads["b"][...] = both[:, -1]
         if not self.needs_input_grad:
             return np.empty(0, dtype=dout.dtype)
-        patches = (dout_matrix @ W.reshape(filters, -1)).reshape(n, oh, ow, channels, kh, kw)
+        patches = (W.reshape(filters, -1).T @ dout_matrix).reshape(channels, kh, kw, n, oh, ow)
         _, _, h, w = self._x_shape
-        dx = np.zeros((n, channels, h + 2 * self.pad, w + 2 * self.pad), dtype=dout.dtype)
-        _col2im_add(dx, patches.transpose(0, 3, 1, 2, 4, 5), kh, kw, self.stride, oh, ow)
-        if self.pad:
-            dx = dx[:, :, self.pad : -self.pad, self.pad : -self.pad]
-        return dx
+        p, s = self.pad, self.stride
+        dx = np.zeros((channels, n, h + 2 * p, w + 2 * p), dtype=dout.dtype)
+        for i in range(kh):
+            for j in range(kw):
+                dx[:, :, i : i + s * oh : s, j : j + s * ow : s] += patches[:, i, j]
+        if p:
+            dx = dx[:, :, p:-p, p:-p]
+        return dx.transpose(1, 0, 2, 3)
 
 
 class _Pool(Layer):
@@ -170,33 +183,69 @@ class _Pool(Layer):
 
 @LAYERS.register("maxpool", "the largest value of each window")
 class MaxPool2D(_Pool):
-    """(N, C, H, W) -> (N, C, OH, OW); the gradient goes to each window's (first) maximum."""
+    """(N, C, H, W) -> (N, C, OH, OW); the gradient goes to each window's (first) maximum.
+
+    When the windows tile the input (the usual 2x2, stride 2), the k*k window positions
+    are k*k strided views of the input, and the maximum is a running np.maximum over
+    them: no gathering, no argmax. Training also keeps, per position, where the maximum
+    was (first one wins), and the way back writes the gradient through the same views.
+    The work is done on the (C, N, H, W) view, which is how Conv2D's output already
+    lies in memory.
+    """
 
     kind = "maxpool"
 
+    def __init__(self, size: int, stride: int | None = None, pad: int = 0) -> None:
+        super().__init__(size, stride, pad)
+        self._scratch = Scratch()
+
     def forward(self, x: np.ndarray) -> np.ndarray:
-        n, c, h, w = x.shape
-        k, s = self.size, self.stride
         self._x_shape = x.shape
         if self._tiles(x):
-            tiles = x.reshape(n, c, h // k, k, w // k, k)
-            if not self.training:
-                return tiles.max(axis=(3, 5))
-            flat = tiles.transpose(0, 1, 2, 4, 3, 5).reshape(n, c, h // k, w // k, k * k)
-        else:
-            windows = _windows(_pad(x, self.pad, -np.inf), k, k, s)
-            flat = windows.reshape(*windows.shape[:4], k * k)
+            return self._forward_tiles(x)
+        n, c, h, w = x.shape
+        k, s = self.size, self.stride
+        windows = _windows(_pad(x, self.pad, -np.inf), k, k, s)
+        flat = windows.reshape(*windows.shape[:4], k * k)
         self._argmax = flat.argmax(axis=-1)
         return np.take_along_axis(flat, self._argmax[..., None], axis=-1)[..., 0]
+
+    def _forward_tiles(self, x: np.ndarray) -> np.ndarray:
+        k = self.size
+        channel_major = np.ascontiguousarray(x.transpose(1, 0, 2, 3))  # free after a conv
+        views = [channel_major[:, :, i::k, j::k] for i in range(k) for j in range(k)]
+        scratch = self._scratch
+        out = scratch.get("out", views[0].shape, x.dtype)
+        np.copyto(out, views[0])
+        for view in views[1:]:
+            np.maximum(out, view, out=out)
+        if self.training:
+            # Where each maximum came from, the first position winning ties; `free`
+            # marks outputs whose winner is still open (in-place ops, no temporaries).
+            free = scratch.get("free", out.shape, np.bool_)
+            free[...] = True
+            self._winners = []
+            for index, view in enumerate(views[:-1]):
+                winner = np.equal(view, out, out=scratch.get(f"winner{index}", out.shape, np.bool_))
+                winner &= free
+                free ^= winner
+                self._winners.append(winner)
+            self._winners.append(free)  # no earlier position held the maximum
+        return out.transpose(1, 0, 2, 3)
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         n, c, h, w = self._x_shape
         k, s = self.size, self.stride
+        if self.pad == 0 and s == k and h % k == 0 and w % k == 0:
+            grad = dout.transpose(1, 0, 2, 3)
+            dx = self._scratch.get("dx", (c, n, h, w), dout.dtype)
+            positions = [(i, j) for i in range(k) for j in range(k)]
+            for (i, j), winner in zip(positions, self._winners, strict=True):
+                np.multiply(grad, winner, out=dx[:, :, i::k, j::k])
+            return dx.transpose(1, 0, 2, 3)
         oh, ow = dout.shape[2], dout.shape[3]
         flat = np.zeros((n, c, oh, ow, k * k), dtype=dout.dtype)
         np.put_along_axis(flat, self._argmax[..., None], dout[..., None], axis=-1)
-        if self.pad == 0 and s == k and h % k == 0 and w % k == 0:
-            return flat.reshape(n, c, oh, ow, k, k).transpose(0, 1, 2, 4, 3, 5).reshape(n, c, h, w)
         dx = np.zeros((n, c, h + 2 * self.pad, w + 2 * self.pad), dtype=dout.dtype)
         _col2im_add(dx, flat.reshape(n, c, oh, ow, k, k), k, k, s, oh, ow)
         if self.pad:
@@ -255,10 +304,15 @@ class BatchNorm2D(BatchNorm):
     def forward(self, x: np.ndarray) -> np.ndarray:
         n, c, h, w = x.shape
         self._shape = x.shape
-        flat = x.transpose(0, 2, 3, 1).reshape(-1, c)
-        return super().forward(flat).reshape(n, h, w, c).transpose(0, 3, 1, 2)
+        # (N*H*W, C) as a view of the channel-major memory a conv leaves behind.
+        flat = x.transpose(1, 0, 2, 3).reshape(c, -1).T
+        return self._unflatten(super().forward(flat))
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
+        c = self._shape[1]
+        flat = dout.transpose(1, 0, 2, 3).reshape(c, -1).T
+        return self._unflatten(super().backward(flat))
+
+    def _unflatten(self, flat: np.ndarray) -> np.ndarray:
         n, c, h, w = self._shape
-        flat = dout.transpose(0, 2, 3, 1).reshape(-1, c)
-        return super().backward(flat).reshape(n, h, w, c).transpose(0, 3, 1, 2)
+        return flat.T.reshape(c, n, h, w).transpose(1, 0, 2, 3)

@@ -49,6 +49,7 @@ class Optimizer:
         # Without a list of names, every parameter called W decays.
         self.decayed = decayed if decayed is not None else {n for n in params if n.endswith(".W")}
         self._state: dict[str, np.ndarray] = {}
+        self._scratch: dict[str, np.ndarray] = {}
 
     @classmethod
     def hyperparameters(cls) -> dict[str, Any]:
@@ -160,13 +161,21 @@ class Adam(Optimizer):
         t = int(self._state["t"])
         m = self.buffer(f"m.{name}", param)
         v = self.buffer(f"v.{name}", param)
+        # One scratch array per parameter, not saved: the update allocates nothing.
+        work = self._scratch.setdefault(name, np.empty_like(param))
         m *= b1
-        m += (1 - b1) * grad
+        m += np.multiply(grad, 1 - b1, out=work)
         v *= b2
-        v += (1 - b2) * grad * grad
-        m_hat = m / cast(1 - self.beta1**t)
-        v_hat = v / cast(1 - self.beta2**t)
-        param -= cast(self.lr) * m_hat / (np.sqrt(v_hat) + cast(self.eps))
+        np.multiply(grad, grad, out=work)
+        work *= 1 - b2
+        v += work
+        # lr * m_hat / (sqrt(v_hat) + eps) with m_hat = m / (1 - b1^t), v_hat = v / (1 - b2^t)
+        np.divide(v, cast(1 - self.beta2**t), out=work)
+        np.sqrt(work, out=work)
+        work += cast(self.eps)
+        np.divide(m, work, out=work)
+        work *= cast(self.lr / (1 - self.beta1**t))
+        param -= work
 
 
 @OPTIMIZERS.register("adamw", "Adam with decoupled weight decay (Loshchilov & Hutter)")

@@ -20,7 +20,8 @@ TOLERANCE = 1e-7
 
 
 def check_layer(layer, x: np.ndarray, rng: np.random.Generator) -> None:
-    """Compare dL/dx and dL/dparam for L = sum(forward(x) * R), R random."""
+    """Compare dL/dx and dL/dparam for L = sum(forward(x) * R), R random (training mode)."""
+    layer.training = True
     weights = rng.standard_normal(layer.forward(x).shape)
 
     def loss() -> float:

@@ -38,6 +38,7 @@ def test_sigmoid_is_stable_at_extremes():
 def test_layers_keep_float32(layer_class):
     x = np.random.default_rng(0).standard_normal((4, 3)).astype(np.float32)
     layer = layer_class()
+    layer.training = True
     assert layer.forward(x).dtype == np.float32
     assert layer.backward(np.ones((4, 3), dtype=np.float32)).dtype == np.float32
 
