@@ -145,7 +145,8 @@ def main() -> None:
     args = parser.parse_args()
     data = make_data(args.samples)
     print(f"SimpleConvNet, Adam, batch {BATCH}, float32, {args.samples} samples x "
-          f"{args.epochs} epochs, {args.threads} threads, best of {args.rounds} rounds")  # fmt: skip
+          f"{args.epochs} epochs, {args.threads} threads, "
+          f"best of {args.rounds} rounds")  # fmt: skip
     ours_runs, theirs_runs = [], []
     for round_ in range(args.rounds):
         ours_runs.append(bench_dlzero(data, args.epochs, args.profile and round_ == 0))

@@ -223,7 +223,9 @@ def parse_args(name: str, raw: Any, path: Path, describe: Callable[[dict], str])
     try:
         return kind.args.model_validate(raw)
     except ValidationError as exc:
-        error = exc.errors()[0]
+        # A misspelt key also leaves its right spelling "missing": report the cause.
+        errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+        error = errors[0]
         loc = tuple(p for p in error["loc"] if not str(p).startswith("function-"))
         if error["type"] == "extra_forbidden":
             error = {**error, "allowed": list(kind.args.model_fields)}

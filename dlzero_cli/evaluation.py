@@ -46,7 +46,7 @@ class Evaluation:
     misclassified: Misclassified
 
 
-def evaluate(model: Model, data: Arrays, batch_size: int = 1000, keep_wrong: int = 0) -> Evaluation:
+def evaluate(model: Model, data: Arrays, batch_size: int = 100, keep_wrong: int = 0) -> Evaluation:
     """Metrics over `data`, batch by batch, in eval mode; weights are only read.
 
     Memory does not grow with N: per batch, the running confusion matrix and the

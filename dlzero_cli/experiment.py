@@ -331,7 +331,7 @@ def _train(
     if state.best_arrays:
         restore_arrays(model, state.best_arrays)  # evaluate and keep the best epoch
     write_npz(run_dir / WEIGHTS_FILE, model.to_arrays())
-    test = evaluate(model, splits["test"])
+    test = evaluate(model, splits["test"], batch_size=config.train.batch_size)
     finish("completed", test={"loss": test.loss, "accuracy": test.accuracy})
     return TrainResult(run_dir, state.history, test, summary)
 

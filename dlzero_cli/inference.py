@@ -26,7 +26,7 @@ from dlzero_cli.runs import CONFIG_FILE, load_model, utc_now, write_json
 def evaluate_run(
     run_dir: Path,
     split: str,
-    batch_size: int = 1000,
+    batch_size: int | None = None,
     data_dir: Path | None = None,
     limit: int | None = None,
     dataset_name: str | None = None,
@@ -53,6 +53,7 @@ def evaluate_run(
             f"split {split!r} of run {run_dir} is empty (data.validation is 0); "
             "evaluate --split test or train"
         )
+    batch_size = batch_size or loaded.config.train.batch_size  # memory stays per batch
     result = evaluate(model, data, batch_size=batch_size, keep_wrong=MISCLASSIFIED_SHOWN)
     stem = f"{dataset.name}-{split}"
     files = {

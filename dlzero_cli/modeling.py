@@ -80,7 +80,7 @@ class Model:
         """Raw inputs (N, *input_shape) -> normalised float batch in the model's dtype."""
         return self.normalizer(x_raw, self.dtype)
 
-    def class_scores(self, x_raw: np.ndarray, batch_size: int = 1000) -> np.ndarray:
+    def class_scores(self, x_raw: np.ndarray, batch_size: int = 100) -> np.ndarray:
         """(N, classes) scores (probabilities for softmax and sigmoid outputs), eval mode."""
         self.network.eval()
         output = OUTPUTS.get(self.output)()

@@ -237,7 +237,8 @@ def _run_epochs(model, train, val, settings, rng, progress, optimizer, state, ch
             progress.step_done(step, loss)
         val_loss = val_acc = None
         if val is not None and len(val):
-            result = evaluate(model, val, batch_size=max(settings.batch_size, 1000))
+            # The training batch size: the layers' scratch memory keeps its shape.
+            result = evaluate(model, val, batch_size=settings.batch_size)
             val_loss, val_acc = result.loss, result.accuracy
         record = EpochRecord(
             epoch=epoch,

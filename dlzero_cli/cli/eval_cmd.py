@@ -38,7 +38,13 @@ def eval_command(
     ),
     split: Split = typer.Option(Split.test, "--split", help="Which split of the dataset."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object and nothing else."),
-    batch_size: int = typer.Option(1000, "--batch-size", min=1, help="Samples per forward pass."),
+    batch_size: int = typer.Option(
+        None,
+        "--batch-size",
+        min=1,
+        help="Samples per forward pass [default: the run's].",
+        show_default=False,
+    ),
     limit: int = typer.Option(
         None, "--limit", min=1, help="Evaluate a class-stratified subset of N samples."
     ),

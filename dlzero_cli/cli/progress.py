@@ -34,6 +34,13 @@ def epoch_line(record: EpochRecord, epochs: int) -> str:
     return "  ".join(parts)
 
 
+def print_network(model: Model, batch: int) -> None:
+    from dlzero_cli.cli.tables import network_table
+
+    rows = model.network.summary(model.input_shape)
+    stdout.print(network_table(rows, model.input_shape, batch, "network"))
+
+
 def run_line(run_dir: Path, model: Model, splits: dict[str, Arrays]) -> str:
     sizes = " / ".join(f"{len(a)} {name}" for name, a in splits.items())
     params = model.network.parameter_count()
@@ -50,7 +57,11 @@ class QuietProgress(TrainingProgress):
 class PlainProgress(TrainingProgress):
     """Plain lines on stdout, for logs and pipes."""
 
+    def __init__(self, batch: int) -> None:
+        self.batch = batch
+
     def run_started(self, run_dir: Path, model: Model, splits: dict[str, Arrays]) -> None:
+        print_network(model, self.batch)
         print(run_line(run_dir, model, splits), flush=True)
 
     def epoch_started(self, epoch: int, epochs: int, steps: int) -> None:
@@ -68,7 +79,8 @@ class PlainProgress(TrainingProgress):
 class RichProgress(TrainingProgress):
     """A live bar over all steps, with the latest epoch's metrics beside it."""
 
-    def __init__(self) -> None:
+    def __init__(self, batch: int) -> None:
+        self.batch = batch
         self.bar = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -81,6 +93,7 @@ class RichProgress(TrainingProgress):
         self.task = None
 
     def run_started(self, run_dir: Path, model: Model, splits: dict[str, Arrays]) -> None:
+        print_network(model, self.batch)
         stdout.print(run_line(run_dir, model, splits))
 
     def epoch_started(self, epoch: int, epochs: int, steps: int) -> None:
@@ -104,7 +117,9 @@ class RichProgress(TrainingProgress):
         self.bar.stop()
 
 
-def make_progress(quiet: bool) -> TrainingProgress:
+def make_progress(quiet: bool, batch: int) -> TrainingProgress:
+    """--quiet: nothing until the final table; a live bar on a terminal; lines otherwise.
+    The network's table (`dlzero summary`) comes first unless quiet."""
     if quiet:
         return QuietProgress()
-    return RichProgress() if stdout.is_terminal else PlainProgress()
+    return RichProgress(batch) if stdout.is_terminal else PlainProgress(batch)

@@ -81,7 +81,8 @@ def train_command(
                 "--set, --epochs, --seed, --name, --limit or --download with it"
             )
         run_dir = resolve_run(resume, runs_dir_or_default(runs_dir), need_weights=False)
-        progress = make_progress(quiet)
+        batch = load_config(str(run_dir / "config.yaml")).config.train.batch_size
+        progress = make_progress(quiet, batch)
         with _stop_on_sigterm():
             try:
                 result = resume_run(run_dir, progress, data_dir)
@@ -102,7 +103,7 @@ def train_command(
             download_missing(loaded.config.data.dataset, data_dir, events)
         finally:
             events.close()
-    progress = make_progress(quiet)
+    progress = make_progress(quiet, loaded.config.train.batch_size)
     with _stop_on_sigterm():
         try:
             result = train_from_config(loaded, runs_dir_or_default(runs_dir), progress, data_dir)

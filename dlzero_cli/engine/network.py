@@ -7,6 +7,7 @@ keys of weight files and optimizer state.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -92,6 +93,48 @@ class Sequential:
 
     def parameter_count(self) -> int:
         return sum(p.size for p in self.named_params().values())
+
+    def summary(self, input_shape: tuple[int, ...]) -> list[LayerSummary]:
+        """Per layer: what it is, one sample's output shape, parameters, multiply-adds."""
+        rows = []
+        shape = tuple(input_shape)
+        for index, layer in enumerate(self.layers):
+            macs = layer.macs(shape)
+            shape = layer.output_shape(shape)
+            params = sum(p.size for p in layer.params.values())
+            rows.append(LayerSummary(index, describe(layer.spec()), shape, params, macs))
+        return rows
+
+
+@dataclass(frozen=True)
+class LayerSummary:
+    index: int
+    layer: str
+    output_shape: tuple[int, ...]  # one sample's
+    parameters: int
+    macs: int  # multiply-adds per sample
+
+
+def describe(spec: dict[str, Any]) -> str:
+    """A short name for a layer spec: 'conv 30x5x5', 'maxpool 2x2', 'affine 784->50'."""
+    kind = spec["type"]
+    if kind == "affine":
+        return f"affine {spec['in']}->{spec['out']}"
+    if kind == "conv":
+        kh, kw = spec["kernel"]
+        return f"conv {spec['filters']}x{kh}x{kw}" + _stride_pad(spec, 1)
+    if kind in ("maxpool", "avgpool"):
+        return f"{kind} {spec['size']}x{spec['size']}" + _stride_pad(spec, spec["size"])
+    if kind == "dropout":
+        book = " (book)" if spec.get("scale") == "inference" else ""
+        return f"dropout {spec['ratio']:g}{book}"
+    return kind
+
+
+def _stride_pad(spec: dict[str, Any], usual_stride: int) -> str:
+    """' stride 2 pad 1', leaving out the usual values."""
+    text = f" stride {spec['stride']}" if spec["stride"] != usual_stride else ""
+    return text + (f" pad {spec['pad']}" if spec["pad"] else "")
 
 
 def _execution_order(layers: list[Layer]) -> list[Layer]:

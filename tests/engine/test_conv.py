@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_gradients import check_layer
 
 from dlzero_cli.engine.conv import AvgPool2D, BatchNorm2D, Conv2D, Flatten, MaxPool2D
-from test_gradients import check_layer
 
 
 @pytest.fixture
