@@ -99,7 +99,7 @@ def test_shape_rules_of_layer_lists(write_config):
     with pytest.raises(ConfigError, match=r":9: model\.layers\.4\.conv: conv needs image inputs"):
         load_config(str(write_config(dense_then_conv)))
     wrong_classes = CNN.replace("    - dense: 10\n", "    - dense: 7\n")
-    with pytest.raises(ConfigError, match=r":13: model\.layers\.7: last size 7 .* 10 classes"):
+    with pytest.raises(ConfigError, match=r":12: model\.layers\.7: last size 7 .* 10 classes"):
         load_config(str(write_config(wrong_classes)))
     ends_in_relu = CNN.replace("    - dense: 10\n", "    - dense: 10\n    - relu\n")
     with pytest.raises(ConfigError, match=r"model\.layers\.8: the last layer must be"):
