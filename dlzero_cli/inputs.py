@@ -13,13 +13,12 @@ from __future__ import annotations
 import io
 import re
 import zipfile
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from dlzero_cli.data.idx import parse_idx
+from dlzero_cli.data.idx import IdxError, gunzip_capped, parse_idx
 from dlzero_cli.data.store import GZIP_MAGIC
 from dlzero_cli.errors import InputError
 from dlzero_cli.imaging import IMAGE_SUFFIXES, open_gray, to_model_input
@@ -153,15 +152,12 @@ def _read_npy(data: bytes, name: str) -> np.ndarray:
 
 
 def _read_idx(data: bytes, name: str) -> np.ndarray:
-    if data[:2] == GZIP_MAGIC:
-        inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
-        try:
-            data = inflater.decompress(data, MAX_IDX_BYTES + 1)
-        except zlib.error as exc:
-            raise InputError(f"{name}: not a valid gzip file ({exc})") from None
-        if len(data) > MAX_IDX_BYTES:
-            raise InputError(f"{name}: decompresses to more than {MAX_IDX_BYTES:,} bytes")
-    return parse_idx(data, name).astype(np.float64)
+    try:
+        if data[:2] == GZIP_MAGIC:
+            data = gunzip_capped(data, MAX_IDX_BYTES, name)
+        return parse_idx(data, name).astype(np.float64)
+    except IdxError as exc:
+        raise InputError(str(exc)) from None
 
 
 def _read_csv(path: Path, name: str) -> np.ndarray:

@@ -65,10 +65,9 @@ def train_command(
     dlzero train --resume latest         # after Ctrl-C, SIGTERM or a crash
     ```
     """
-    from dlzero_cli.cli.progress import make_progress
     from dlzero_cli.config import load_config
     from dlzero_cli.errors import UsageError
-    from dlzero_cli.experiment import RunInterrupted, resume_run, train_from_config
+    from dlzero_cli.experiment import resume_run, train_from_config
     from dlzero_cli.runs import resolve_run
 
     overrides = list(set_)
@@ -82,16 +81,7 @@ def train_command(
             )
         run_dir = resolve_run(resume, runs_dir_or_default(runs_dir), need_weights=False)
         batch = load_config(str(run_dir / "config.yaml")).config.train.batch_size
-        progress = make_progress(quiet, batch)
-        with _stop_on_sigterm():
-            try:
-                result = resume_run(run_dir, progress, data_dir)
-            except RunInterrupted as exc:
-                _report_interrupt(exc.run_dir)
-                raise typer.Exit(130) from None
-            finally:
-                progress.close()
-        _print_result(result)
+        _run(lambda progress: resume_run(run_dir, progress, data_dir), quiet, batch)
         return
     loaded = load_config(config, overrides)
     if download:
@@ -103,10 +93,23 @@ def train_command(
             download_missing(loaded.config.data.dataset, data_dir, events)
         finally:
             events.close()
-    progress = make_progress(quiet, loaded.config.train.batch_size)
+    runs = runs_dir_or_default(runs_dir)
+    _run(
+        lambda progress: train_from_config(loaded, runs, progress, data_dir),
+        quiet,
+        loaded.config.train.batch_size,
+    )
+
+
+def _run(job, quiet: bool, batch: int) -> None:
+    """Run a training job with progress, SIGTERM as Ctrl-C, and the final table."""
+    from dlzero_cli.cli.progress import make_progress
+    from dlzero_cli.experiment import RunInterrupted
+
+    progress = make_progress(quiet, batch)
     with _stop_on_sigterm():
         try:
-            result = train_from_config(loaded, runs_dir_or_default(runs_dir), progress, data_dir)
+            result = job(progress)
         except RunInterrupted as exc:
             _report_interrupt(exc.run_dir)
             raise typer.Exit(130) from None

@@ -10,6 +10,7 @@ asking for terabytes.
 from __future__ import annotations
 
 import struct
+import zlib
 
 import numpy as np
 
@@ -29,6 +30,20 @@ MAX_DIMENSIONS = 4
 
 class IdxError(DataError):
     """A byte string that is not a well-formed IDX file."""
+
+
+def gunzip_capped(raw: bytes, limit: int, name: str) -> bytes:
+    """gunzip `raw`, refusing output beyond `limit` bytes (a decompression bomb)."""
+    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    try:
+        out = inflater.decompress(raw, limit + 1)
+    except zlib.error as exc:
+        raise IdxError(f"{name}: not a valid gzip file ({exc})") from None
+    if len(out) > limit:
+        raise IdxError(f"{name}: decompresses to more than the expected {limit:,} bytes")
+    if not inflater.eof:
+        raise IdxError(f"{name}: truncated gzip stream")
+    return out
 
 
 def parse_idx(data: bytes | memoryview, name: str = "IDX data") -> np.ndarray:

@@ -17,14 +17,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from dlzero_cli.atomic import atomic_open
-from dlzero_cli.data.idx import IdxError, parse_idx
+from dlzero_cli.data.idx import IdxError, gunzip_capped, parse_idx
 from dlzero_cli.errors import DataError
 
 DATA_DIR_ENV = "DLZERO_DATA_DIR"
@@ -75,17 +74,10 @@ class Verified:
 
 
 def _decompress_capped(raw: bytes, limit: int, name: str) -> bytes:
-    """gunzip `raw`, refusing output beyond `limit` bytes (a decompression bomb)."""
-    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
     try:
-        out = inflater.decompress(raw, limit + 1)
-    except zlib.error as exc:
-        raise ChecksumMismatch(f"{name}: not a valid gzip file ({exc})") from None
-    if len(out) > limit:
-        raise ChecksumMismatch(f"{name}: decompresses to more than the expected {limit:,} bytes")
-    if not inflater.eof:
-        raise ChecksumMismatch(f"{name}: truncated gzip stream")
-    return out
+        return gunzip_capped(raw, limit, name)
+    except IdxError as exc:
+        raise ChecksumMismatch(str(exc)) from None
 
 
 def verify_bytes(raw: bytes, spec: FileSpec, name: str) -> Verified:

@@ -30,6 +30,10 @@ def _pad(x: np.ndarray, pad: int, value: float = 0.0) -> np.ndarray:
     return np.pad(x, widths, constant_values=value)
 
 
+def _unpad(x: np.ndarray, pad: int) -> np.ndarray:
+    return x[:, :, pad:-pad, pad:-pad] if pad else x
+
+
 def _windows(x: np.ndarray, kh: int, kw: int, stride: int) -> np.ndarray:
     """(N, C, OH, OW, kh, kw) view of every kh x kw window, `stride` apart."""
     return sliding_window_view(x, (kh, kw), axis=(2, 3))[:, :, ::stride, ::stride]
@@ -248,9 +252,7 @@ class MaxPool2D(_Pool):
         np.put_along_axis(flat, self._argmax[..., None], dout[..., None], axis=-1)
         dx = np.zeros((n, c, h + 2 * self.pad, w + 2 * self.pad), dtype=dout.dtype)
         _col2im_add(dx, flat.reshape(n, c, oh, ow, k, k), k, k, s, oh, ow)
-        if self.pad:
-            dx = dx[:, :, self.pad : -self.pad, self.pad : -self.pad]
-        return dx
+        return _unpad(dx, self.pad)
 
 
 @LAYERS.register("avgpool", "the mean of each window")
@@ -275,9 +277,7 @@ class AvgPool2D(_Pool):
         dx = np.zeros((n, c, h + 2 * self.pad, w + 2 * self.pad), dtype=dout.dtype)
         patches = np.broadcast_to(share[..., None, None], (n, c, oh, ow, k, k))
         _col2im_add(dx, patches, k, k, s, oh, ow)
-        if self.pad:
-            dx = dx[:, :, self.pad : -self.pad, self.pad : -self.pad]
-        return dx
+        return _unpad(dx, self.pad)
 
 
 @LAYERS.register("flatten", "(N, C, H, W) -> (N, C*H*W)")
