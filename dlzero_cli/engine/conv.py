@@ -316,3 +316,122 @@ class BatchNorm2D(BatchNorm):
     def _unflatten(self, flat: np.ndarray) -> np.ndarray:
         n, c, h, w = self._shape
         return flat.T.reshape(c, n, h, w).transpose(1, 0, 2, 3)
+
+
+class ConvReluPool:
+    """Conv2D -> ReLU -> MaxPool2D run as one step when the pooling tiles the conv output.
+
+    The im2col columns are ordered pooling-window-position first: column (di, dj, n, y, x)
+    is conv output (n, y*k + di, x*k + dj). The matrix product then lays the k*k values
+    of every pooling window in k*k contiguous blocks, so max pooling is a running
+    maximum over whole blocks, and on the way back the weight gradient is one product
+    per block with the pooled gradient: the full-size gradient map is never built.
+    Values are those of the three layers run one by one (floating-point sums may be
+    grouped differently); the parameters and gradients are the Conv2D layer's.
+    """
+
+    def __init__(self, conv: Conv2D, relu: Layer, pool: MaxPool2D) -> None:
+        self.conv, self.relu, self.pool = conv, relu, pool
+        self._scratch = Scratch()
+        self._fused = False
+
+    def _fits(self, x: np.ndarray) -> bool:
+        _, _, kh, kw = self.conv.params["W"].shape
+        oh = conv_output_size(x.shape[2], kh, self.conv.stride, self.conv.pad)
+        ow = conv_output_size(x.shape[3], kw, self.conv.stride, self.conv.pad)
+        k = self.pool.size
+        return self.pool.pad == 0 and self.pool.stride == k and oh % k == 0 and ow % k == 0
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self._fused = self._fits(x)
+        if not self._fused:  # the layers one by one (pooling first: see _execution_order)
+            return self.relu.forward(self.pool.forward(self.conv.forward(x)))
+        conv, k = self.conv, self.pool.size
+        W, b = conv.params["W"], conv.params["b"]
+        filters, channels, kh, kw = W.shape
+        n, _, h, w = x.shape
+        s, p = conv.stride, conv.pad
+        ph = conv_output_size(h, kh, s, p) // k
+        pw = conv_output_size(w, kw, s, p) // k
+        blocks, q = k * k, n * ph * pw
+        rows = channels * kh * kw
+        self._x_shape, self._dims = x.shape, (filters, channels, kh, kw, n, ph, pw, k, q)
+        source = _pad(x, p).transpose(1, 0, 2, 3)  # (C, N, H, W)
+        col_ones = self._scratch.get("col", (rows + 1, blocks * q), x.dtype)
+        col_ones[rows] = 1  # the bias rides along the product
+        col = col_ones[:rows].reshape(channels, kh, kw, k, k, n, ph, pw)
+        for i in range(kh):
+            for j in range(kw):
+                window = source[:, :, i : i + s * k * ph : s, j : j + s * k * pw : s]
+                col[:, i, j] = window.reshape(channels, n, ph, k, pw, k).transpose(0, 3, 5, 1, 2, 4)
+        self._col_ones = col_ones
+        weights = self._scratch.get("W_b", (filters, rows + 1), x.dtype)
+        weights[:, :rows] = W.reshape(filters, -1)
+        weights[:, rows] = b
+        out = self._scratch.get("out", (filters, blocks * q), x.dtype)
+        np.matmul(weights, col_ones, out=out)
+        parts = [out[:, m * q : (m + 1) * q] for m in range(blocks)]
+        pooled = self._scratch.get("pooled", (filters, q), x.dtype)
+        np.copyto(pooled, parts[0])
+        for part in parts[1:]:
+            np.maximum(pooled, part, out=pooled)
+        if conv.training:
+            free = self._scratch.get("free", pooled.shape, np.bool_)
+            free[...] = True
+            self._winners = []
+            for m, part in enumerate(parts[:-1]):
+                winner = np.equal(
+                    part, pooled, out=self._scratch.get(f"w{m}", pooled.shape, np.bool_)
+                )
+                winner &= free
+                free ^= winner
+                self._winners.append(winner)
+            self._winners.append(free)
+            self._positive = np.greater(
+                pooled, 0, out=self._scratch.get("mask", pooled.shape, np.bool_)
+            )
+        result = np.maximum(pooled, 0, out=self._scratch.get("result", pooled.shape, x.dtype))
+        return result.reshape(filters, n, ph, pw).transpose(1, 0, 2, 3)
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        if not self._fused:
+            return self.conv.backward(self.pool.backward(self.relu.backward(dout)))
+        conv = self.conv
+        filters, channels, kh, kw, n, ph, pw, k, q = self._dims
+        rows = channels * kh * kw
+        grad = self._scratch.get("grad", (filters, q), dout.dtype)
+        # Read dout through its (C, N, H, W) view: no copy of it first.
+        np.multiply(
+            dout.transpose(1, 0, 2, 3),
+            self._positive.reshape(filters, n, ph, pw),
+            out=grad.reshape(filters, n, ph, pw),
+        )
+        both = self._scratch.get("dW_db", (filters, rows + 1), dout.dtype)
+        part = self._scratch.get("part", (filters, rows + 1), dout.dtype)
+        block = self._scratch.get("block", (filters, q), dout.dtype)
+        both[...] = 0
+        blocks = []
+        for m, winner in enumerate(self._winners):
+            np.multiply(grad, winner, out=block)
+            np.matmul(block, self._col_ones[:, m * q : (m + 1) * q].T, out=part)
+            both += part
+            if conv.needs_input_grad:
+                blocks.append(block.copy())
+        conv.grads["W"].reshape(filters, -1)[...] = both[:, :rows]
+        conv.grads["b"][...] = both[:, rows]
+        if not conv.needs_input_grad:
+            return np.empty(0, dtype=dout.dtype)
+        full = np.concatenate(blocks, axis=1)  # (F, k*k*Q): the conv output's gradient
+        patches = (conv.params["W"].reshape(filters, -1).T @ full).reshape(
+            channels, kh, kw, k, k, n, ph, pw
+        )
+        _, _, h, w = self._x_shape
+        s, p = conv.stride, conv.pad
+        dx = np.zeros((channels, n, h + 2 * p, w + 2 * p), dtype=dout.dtype)
+        for i in range(kh):
+            for j in range(kw):
+                target = dx[:, :, i : i + s * k * ph : s, j : j + s * k * pw : s]
+                target.reshape(channels, n, ph, k, pw, k)[...] += patches[:, i, j].transpose(
+                    0, 3, 4, 1, 5, 2
+                )
+        return _unpad(dx, p).transpose(1, 0, 2, 3)

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from dlzero_cli.engine.conv import MaxPool2D
+from dlzero_cli.engine.conv import Conv2D, ConvReluPool, MaxPool2D
 from dlzero_cli.engine.layers import LAYERS, Layer, ReLU
 
 
@@ -137,18 +137,33 @@ def _stride_pad(spec: dict[str, Any], usual_stride: int) -> str:
     return text + (f" pad {spec['pad']}" if spec["pad"] else "")
 
 
-def _execution_order(layers: list[Layer]) -> list[Layer]:
-    """The layers in the order they run: ReLU then max-pooling runs as pooling then ReLU.
+def _execution_order(layers: list[Layer]) -> list[Layer | ConvReluPool]:
+    """The steps the layers run as; the layers, names and specs keep the user's order.
 
-    max(relu(a), relu(b)) = relu(max(a, b)) because ReLU never decreases, and the
-    gradient takes the same path too (the window's first maximum, then ReLU's mask), so
-    the result is identical while the ReLU touches a quarter of the values of a 2x2
-    pooling. The layers, their names and specs keep the order the user wrote.
+    - conv -> ReLU -> max-pool runs as one ConvReluPool step (see there).
+    - Otherwise ReLU then max-pool runs as pool then ReLU: max(relu(a), relu(b)) =
+      relu(max(a, b)) because ReLU never decreases, and the gradient takes the same
+      path too (the window's first maximum, then ReLU's mask), so the result is
+      identical while ReLU touches a quarter of the values of a 2x2 pooling.
     """
-    plan = list(layers)
-    for i in range(len(plan) - 1):
-        if isinstance(plan[i], ReLU) and isinstance(plan[i + 1], MaxPool2D):
-            plan[i], plan[i + 1] = plan[i + 1], plan[i]
+    plan: list[Layer | ConvReluPool] = []
+    i = 0
+    while i < len(layers):
+        trio = layers[i : i + 3]
+        if (
+            len(trio) == 3
+            and isinstance(trio[0], Conv2D)
+            and isinstance(trio[1], ReLU)
+            and isinstance(trio[2], MaxPool2D)
+        ):
+            plan.append(ConvReluPool(*trio))
+            i += 3
+        elif len(trio) >= 2 and isinstance(trio[0], ReLU) and isinstance(trio[1], MaxPool2D):
+            plan += [trio[1], trio[0]]
+            i += 2
+        else:
+            plan.append(layers[i])
+            i += 1
     return plan
 
 

@@ -98,3 +98,61 @@ def test_conv_keeps_float32(rng):
     out = layer.forward(rng.standard_normal((2, 1, 5, 5)).astype(np.float32))
     assert out.dtype == np.float32
     assert layer.backward(np.ones_like(out)).dtype == np.float32
+
+
+@pytest.mark.parametrize(
+    ("channels", "stride", "pad", "size", "first"),
+    [(1, 1, 0, 8, True), (3, 1, 1, 8, False), (2, 1, 2, 6, False), (2, 2, 1, 9, False)],
+)
+def test_fused_conv_relu_pool_matches_the_layers_one_by_one(
+    rng, channels, stride, pad, size, first
+):
+    from dlzero_cli.engine.conv import ConvReluPool
+    from dlzero_cli.engine.layers import ReLU
+
+    W = rng.standard_normal((4, channels, 3, 3))
+    b = rng.standard_normal(4)
+    x = rng.standard_normal((3, channels, size, size))
+    x[0, :, :2, :2] = 0  # ties inside pooling windows
+    plain = [Conv2D(W.copy(), b.copy(), stride, pad), ReLU(), MaxPool2D(2)]
+    fused_layers = [Conv2D(W.copy(), b.copy(), stride, pad), ReLU(), MaxPool2D(2)]
+    for layer in plain + fused_layers:
+        layer.training = True
+    plain[0].needs_input_grad = fused_layers[0].needs_input_grad = not first
+    fused = ConvReluPool(*fused_layers)
+    out = plain[2].forward(plain[1].forward(plain[0].forward(x)))
+    np.testing.assert_allclose(fused.forward(x), out, rtol=1e-12, atol=1e-12)
+    dout = rng.standard_normal(out.shape)
+    dx = plain[0].backward(plain[1].backward(plain[2].backward(dout)))
+    np.testing.assert_allclose(fused.backward(dout), dx, rtol=1e-12, atol=1e-12)
+    for name in ("W", "b"):
+        np.testing.assert_allclose(fused_layers[0].grads[name], plain[0].grads[name], rtol=1e-10)
+
+
+def test_a_network_with_the_fused_step_passes_the_gradient_check(rng):
+    from dlzero_cli.engine.gradcheck import numerical_gradient, relative_error
+    from dlzero_cli.engine.layers import Affine, ReLU
+    from dlzero_cli.engine.losses import SoftmaxCrossEntropy
+    from dlzero_cli.engine.network import Sequential
+
+    network = Sequential(
+        [
+            Conv2D(rng.standard_normal((3, 1, 3, 3)), rng.standard_normal(3), 1, 1),
+            ReLU(),
+            MaxPool2D(2),
+            Affine(rng.standard_normal((48, 4)), rng.standard_normal(4)),
+        ]
+    )
+    network.train()
+    x = rng.standard_normal((2, 1, 8, 8))
+    labels = np.array([1, 3])
+    criterion = SoftmaxCrossEntropy()
+
+    def loss():
+        return criterion.forward(network.forward(x), labels)
+
+    loss()
+    network.backward(criterion.backward())
+    analytic = {k: g.copy() for k, g in network.named_grads().items()}
+    for name, param in network.named_params().items():
+        assert relative_error(analytic[name], numerical_gradient(loss, param)) < 1e-7, name
