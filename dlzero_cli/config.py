@@ -191,9 +191,6 @@ class ScheduleConfig(_Settings):
         return {"warmup_epochs": 0, **schedule_settings(self.name)}
 
 
-METRICS = ("train_loss", "train_acc", "val_loss", "val_acc")
-
-
 class EarlyStoppingConfig(_Section):
     metric: Literal["train_loss", "train_acc", "val_loss", "val_acc"] = "val_loss"
     mode: Literal["auto", "min", "max"] = "auto"  # auto: min for losses, max for accuracies
@@ -434,46 +431,31 @@ def consistency_problems(config: Config) -> Iterable[tuple[KeyPath, str]]:
     """Rules that involve more than one key, each as (key path, message)."""
     dataset = DATASETS.get(config.data.dataset)
     yield from layer_problems(config, dataset)
-    family = LOSSES.get(config.loss)
-    if config.model.output not in family.by_output:
-        yield (
-            ("loss",),
-            (
-                f"got {config.loss!r}, which cannot follow output {config.model.output!r}; "
-                f"use output {' or '.join(family.outputs())}"
-                + (", or loss cross_entropy" if config.loss != "cross_entropy" else "")
-            ),
-        )
-    if config.model.output == "softmax" and dataset.classes < 2:
+    output, loss = config.model.output, config.loss
+    family = LOSSES.get(loss)
+    if output not in family.by_output:
+        other = ", or loss cross_entropy" if loss != "cross_entropy" else ""
+        message = f"got {loss!r}, which cannot follow output {output!r}; use output "
+        yield ("loss",), message + " or ".join(family.outputs()) + other
+    if output == "softmax" and dataset.classes < 2:
         yield ("model", "output"), "softmax needs at least two classes"
     for key in ("optimizer", "schedule"):
         section = getattr(config.train, key)
+        takes = ", ".join(section.defaults())
         for stray in section.stray():
-            yield (
-                ("train", key, stray),
-                (
-                    f"not a setting of {key} {section.name!r}, which takes: "
-                    f"{', '.join(section.defaults())}"
-                ),
-            )
-    schedule = config.train.schedule
-    if schedule.warmup_epochs >= config.train.epochs:
-        yield (
-            ("train", "schedule", "warmup_epochs"),
-            (
-                f"got {schedule.warmup_epochs}; the warmup must end before the last epoch "
-                f"(train.epochs is {config.train.epochs})"
-            ),
-        )
+            message = f"not a setting of {key} {section.name!r}, which takes: {takes}"
+            yield ("train", key, stray), message
+    warmup, epochs = config.train.schedule.warmup_epochs, config.train.epochs
+    if warmup >= epochs:
+        message = f"got {warmup}; the warmup must end before the last epoch (train.epochs is "
+        yield ("train", "schedule", "warmup_epochs"), message + f"{epochs})"
     stopping = config.train.early_stopping
     if stopping is not None and stopping.metric.startswith("val_") and not config.data.validation:
-        yield (
-            ("train", "early_stopping", "metric"),
-            (
-                f"got {stopping.metric!r}, but data.validation is 0; hold out validation data "
-                "(data.validation: 0.1) or stop on a train_ metric"
-            ),
+        message = (
+            f"got {stopping.metric!r}, but data.validation is 0; hold out validation data "
+            "(data.validation: 0.1) or stop on a train_ metric"
         )
+        yield ("train", "early_stopping", "metric"), message
 
 
 def compile_model(config: Config, dataset: Dataset) -> Compiled:

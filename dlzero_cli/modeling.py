@@ -15,7 +15,7 @@ import numpy as np
 
 from dlzero_cli.config import Config, compile_model
 from dlzero_cli.data.batching import sequential_batches
-from dlzero_cli.data.catalog import DATASETS, Dataset
+from dlzero_cli.data.catalog import Dataset
 from dlzero_cli.data.transforms import NORMALIZERS, Normalizer
 from dlzero_cli.engine import functional as F
 from dlzero_cli.engine.init import INITIALIZERS
@@ -151,9 +151,6 @@ class Model:
             class_names=tuple(arch["class_names"]),
             dtype=dtype,
         )
-
-    def dataset_info(self) -> Dataset | None:
-        return DATASETS.get(self.dataset) if self.dataset in DATASETS else None
 
 
 def _strip(arrays: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
