@@ -34,7 +34,7 @@ Path = tuple[str | int, ...]
 
 def _init_name(name: str | None) -> str | None:
     if name is not None and name not in INITIALIZERS:
-        raise ValueError(f"got {name!r}; {INITIALIZERS.unknown_message(name).split('; ', 1)[1]}")
+        raise ValueError(f"got {name!r}; {INITIALIZERS.choices_hint(name)}")
     return name
 
 

@@ -52,7 +52,7 @@ KeyPath = tuple[str | int, ...]
 def _registered(registry: Registry[Any]) -> Callable[[str], str]:
     def check(name: str) -> str:
         if name not in registry:
-            raise ValueError(f"got {name!r}; {registry.unknown_message(name).split('; ', 1)[1]}")
+            raise ValueError(f"got {name!r}; {registry.choices_hint(name)}")
         return name
 
     return check
@@ -576,7 +576,8 @@ def resolve_config_path(name_or_path: str | None) -> Path:
         return candidate
     shipped = shipped_configs()
     stem = candidate.name.removesuffix(".yaml").removesuffix(".yml")
-    if stem in shipped and (candidate.parent == Path(".") or not candidate.exists()):
+    # A bare name may be a shipped config; a path that names a folder never silently is.
+    if stem in shipped and candidate.parent == Path("."):
         return shipped[stem]
     if candidate.is_dir():
         raise ConfigError(f"{name_or_path}: is a folder; give a .yaml config file")

@@ -66,9 +66,11 @@ class Registry(Generic[T]):
 
     def unknown_message(self, name: object) -> str:
         """'unknown activation 'sigmod'; choose one of: ...; did you mean 'sigmoid'?'"""
-        message = f"unknown {self.family} {name!r}; choose one of: {', '.join(self.names())}"
-        hint = did_you_mean(str(name), self.names())
-        return f"{message}{hint}"
+        return f"unknown {self.family} {name!r}; {self.choices_hint(name)}"
+
+    def choices_hint(self, name: object) -> str:
+        """'choose one of: a, b; did you mean 'a'?' for a name that is not registered."""
+        return f"choose one of: {', '.join(self.names())}{did_you_mean(str(name), self.names())}"
 
     def names(self) -> list[str]:
         return sorted(self._entries)
