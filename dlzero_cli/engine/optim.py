@@ -103,10 +103,8 @@ class Momentum(Optimizer):
 
 
 @OPTIMIZERS.register("nesterov", "Nesterov's accelerated gradient, in the book's form")
-class Nesterov(Optimizer):
-    def __init__(self, params, lr=0.01, momentum=0.9, weight_decay=0.0, decayed=None):
-        super().__init__(params, lr, weight_decay, decayed)
-        self.momentum = momentum
+class Nesterov(Momentum):
+    """Momentum's settings and state, with the look-ahead update."""
 
     def update(self, name, param, grad, cast):
         mu, lr = cast(self.momentum), cast(self.lr)
