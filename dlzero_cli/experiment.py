@@ -22,7 +22,7 @@ import numpy as np
 from dlzero_cli import __version__, plots
 from dlzero_cli.book import load_book_params, read_param_pickle
 from dlzero_cli.config import LoadedConfig, dump_config, load_config
-from dlzero_cli.data.catalog import DATASETS
+from dlzero_cli.data.catalog import DATASETS, Dataset
 from dlzero_cli.data.datasets import Arrays
 from dlzero_cli.data.splits import dataset_splits
 from dlzero_cli.engine.optim import Optimizer
@@ -88,9 +88,11 @@ def load_splits(
     loaded: LoadedConfig,
     data_dir: Path | None = None,
     wanted: tuple[str, ...] = ("train", "val", "test"),
+    dataset: Dataset | None = None,
 ) -> dict[str, Arrays]:
+    """The config's splits of its dataset (or of `dataset`, split the same way)."""
     data = loaded.config.data
-    dataset = DATASETS.get(data.dataset)
+    dataset = dataset or DATASETS.get(data.dataset)
     try:
         return dataset_splits(
             dataset, data.validation, data.split_seed, data_dir, data.limit, wanted
@@ -125,8 +127,10 @@ class Checkpointer:
         self.pending_state: tuple[TrainState, int] | None = None
         self.written_at = time.perf_counter()
 
-    def __call__(self, state: TrainState, optimizer: Optimizer) -> None:
-        arrays = {**self.model.to_arrays(), **model_arrays(self.model)}
+    def __call__(
+        self, state: TrainState, optimizer: Optimizer, current: dict[str, np.ndarray]
+    ) -> None:
+        arrays = {**self.model.to_arrays(), **current}  # `current` is a copy already
         arrays.update({f"best/{k}": v for k, v in state.best_arrays.items()})
         arrays.update({f"optim/{k}": v for k, v in optimizer.state_dict().items()})
         meta = {"format": CHECKPOINT_FORMAT, "rng": self.rng.bit_generator.state, **state.meta()}

@@ -15,9 +15,10 @@ import numpy as np
 from dlzero_cli import plots
 from dlzero_cli.config import load_config
 from dlzero_cli.data.catalog import DATASETS, Dataset
-from dlzero_cli.data.splits import dataset_splits, limit_samples
+from dlzero_cli.data.splits import limit_samples
 from dlzero_cli.errors import UsageError
 from dlzero_cli.evaluation import evaluate
+from dlzero_cli.experiment import load_splits
 from dlzero_cli.inputs import InputSpec, read_inputs
 from dlzero_cli.modeling import Model
 from dlzero_cli.runs import CONFIG_FILE, load_model, utc_now, write_json
@@ -40,14 +41,8 @@ def evaluate_run(
     loaded = load_config(str(run_dir / CONFIG_FILE))
     dataset = DATASETS.get(dataset_name or loaded.config.data.dataset)
     check_compatible(model, dataset)
-    settings = loaded.config.data
-    try:
-        data = dataset_splits(
-            dataset, settings.validation, settings.split_seed, data_dir, settings.limit, (split,)
-        )[split]
-    except ValueError as exc:
-        raise loaded.source.error(("data", "validation"), str(exc)) from None
-    data = limit_samples(data, limit, settings.split_seed)
+    data = load_splits(loaded, data_dir, (split,), dataset)[split]
+    data = limit_samples(data, limit, loaded.config.data.split_seed)
     if not len(data):
         raise UsageError(
             f"split {split!r} of run {run_dir} is empty (data.validation is 0); "

@@ -76,7 +76,7 @@ def read_inputs(
 
 
 def _expand(arg: str) -> list[Path | str]:
-    if arg == "-" or LITERAL_ROW.match(arg) and not Path(arg).exists():
+    if arg == "-" or (LITERAL_ROW.match(arg) and not Path(arg).exists()):
         return [arg]
     path = Path(arg)
     if path.is_dir():

@@ -175,11 +175,12 @@ def fit(
     progress: Progress | None = None,
     optimizer: Optimizer | None = None,
     state: TrainState | None = None,
-    checkpoint: Callable[[TrainState, Optimizer], None] | None = None,
+    checkpoint: Callable[[TrainState, Optimizer, dict[str, np.ndarray]], None] | None = None,
 ) -> TrainState:
     """Train `model` in place from `state` (a fresh start by default) to the last epoch.
 
-    After every epoch `checkpoint(state, optimizer)` is called, when given. At the end
+    After every epoch `checkpoint(state, optimizer, arrays)` is called, when given, with
+    a copy of the epoch's parameters and buffers (see `model_arrays`). At the end
     the model holds the last epoch's weights and `state.best_arrays` the best epoch's
     (by `settings.monitor`); early stopping ends training after `patience` epochs
     without improvement. Raises Diverged when a batch loss is not finite, or more
@@ -254,7 +255,7 @@ def _run_epochs(model, train, val, settings, rng, progress, optimizer, state, ch
         state.epoch = epoch
         state.history.append(record)
         if checkpoint is not None:
-            checkpoint(state, optimizer)
+            checkpoint(state, optimizer, last_good)
         progress.epoch_done(record)
 
 
