@@ -7,23 +7,18 @@ threads) in the same process and the ratios are printed.
 
     python benchmarks/bench_cnn.py [--samples 10000] [--epochs 2] [--rounds 3] [--profile]
 
-The two take turns for `--rounds` rounds and each side's best round counts: this
-2-core machine is shared, and single runs of either side vary by up to 40%.
-
 PyTorch is a yardstick only, never a dependency: install it in a separate venv
 (`pip install torch==2.13.0`) together with this project.
 """
 
 from __future__ import annotations
 
-import argparse
 import cProfile
-import os
 import pstats
-import resource
 import time
 
 import numpy as np
+from comparison import compare, options  # benchmarks/comparison.py, beside this script
 
 from dlzero_cli.config import Config
 from dlzero_cli.data.datasets import Arrays, Dataset
@@ -136,32 +131,19 @@ def bench_torch(data: Arrays, epochs: int, threads: int) -> tuple[float, float] 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--samples", type=int, default=10_000)
-    parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser = options(__doc__.splitlines()[0], samples=10_000, epochs=2)
     parser.add_argument("--profile", action="store_true", help="cProfile dlzero's training")
     args = parser.parse_args()
     data = make_data(args.samples)
     print(f"SimpleConvNet, Adam, batch {BATCH}, float32, {args.samples} samples x "
           f"{args.epochs} epochs, {args.threads} threads, "
           f"best of {args.rounds} rounds")  # fmt: skip
-    ours_runs, theirs_runs = [], []
-    for round_ in range(args.rounds):
-        ours_runs.append(bench_dlzero(data, args.epochs, args.profile and round_ == 0))
-        theirs_runs.append(bench_torch(data, args.epochs, args.threads))
-    ours = (max(r[0] for r in ours_runs), max(r[1] for r in ours_runs))
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"dlzero   train {ours[0]:>9,.0f} samples/s   inference {ours[1]:>9,.0f} images/s   "
-          f"(peak RSS of the process {peak:,.0f} MB)")  # fmt: skip
-    if theirs_runs[0] is None:
-        print("pytorch  not importable: install torch==2.13.0 in this venv to compare")
-        return
-    theirs = (max(r[0] for r in theirs_runs), max(r[1] for r in theirs_runs))
-    print(f"pytorch  train {theirs[0]:>9,.0f} samples/s   inference {theirs[1]:>9,.0f} images/s")
-    print(f"ratio    train {ours[0] / theirs[0]:>9.2f}x          inference "
-          f"{ours[1] / theirs[1]:>9.2f}x   (dlzero / pytorch)")  # fmt: skip
+    compare(
+        args.rounds,
+        lambda round_: bench_dlzero(data, args.epochs, args.profile and round_ == 0),
+        lambda: bench_torch(data, args.epochs, args.threads),
+        unit="images/s",
+    )
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ hidden layers, softmax + cross-entropy, SGD lr 0.1, batch 100: the seed's worklo
 When PyTorch is importable the same network runs in PyTorch (CPU, float32) in the same
 process and the ratio is printed.
 
-    python benchmarks/bench_mlp.py [--samples 60000] [--epochs 3] [--threads 2]
+    python benchmarks/bench_mlp.py [--samples 60000] [--epochs 3] [--threads 2] [--rounds 3]
 
 PyTorch is a yardstick only, never a dependency: install it in a separate venv
 (`pip install torch==2.13.0`) together with this project.
@@ -13,11 +13,10 @@ PyTorch is a yardstick only, never a dependency: install it in a separate venv
 
 from __future__ import annotations
 
-import argparse
-import os
 import time
 
 import numpy as np
+from comparison import compare, options  # benchmarks/comparison.py, beside this script
 
 from dlzero_cli.config import Config
 from dlzero_cli.data.datasets import Arrays, Dataset
@@ -115,26 +114,15 @@ def bench_torch(data: Arrays, epochs: int, threads: int) -> tuple[float, float] 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--samples", type=int, default=60_000)
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
-    args = parser.parse_args()
+    args = options(__doc__.splitlines()[0], samples=60_000, epochs=3).parse_args()
     data = make_data(args.samples)
-    print(
-        f"784-50-100-10 sigmoid, SGD, batch {BATCH}, float32, {args.samples} samples x "
-        f"{args.epochs} epochs, {args.threads} threads"
-    )
-    ours = bench_dlzero(data, args.epochs)
-    print(f"dlzero   train {ours[0]:>10,.0f} samples/s   inference {ours[1]:>10,.0f} samples/s")
-    theirs = bench_torch(data, args.epochs, args.threads)
-    if theirs is None:
-        print("pytorch  not importable: install torch==2.13.0 in this venv to compare")
-        return
-    print(f"pytorch  train {theirs[0]:>10,.0f} samples/s   inference {theirs[1]:>10,.0f} samples/s")
-    print(
-        f"ratio    train {ours[0] / theirs[0]:>10.2f}x          inference "
-        f"{ours[1] / theirs[1]:>10.2f}x   (dlzero / pytorch)"
+    print(f"784-50-100-10 sigmoid, SGD, batch {BATCH}, float32, {args.samples} samples x "
+          f"{args.epochs} epochs, {args.threads} threads, "
+          f"best of {args.rounds} rounds")  # fmt: skip
+    compare(
+        args.rounds,
+        lambda round_: bench_dlzero(data, args.epochs),
+        lambda: bench_torch(data, args.epochs, args.threads),
     )
 
 
