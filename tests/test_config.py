@@ -174,3 +174,10 @@ def test_sigmoid_output_allows_one_unit_for_two_classes(write_config):
     text = GOOD.replace("digits", "xor").replace("64-20-10", "2-3-1")
     text = text.replace("output: softmax", "output: sigmoid").replace("0.1\nmodel", "0\nmodel")
     assert load_config(str(write_config(text))).config.model.layers == (2, 3, 1)
+
+
+def test_a_path_into_a_folder_is_never_taken_for_a_shipped_config(tmp_path):
+    missing = tmp_path / "nowhere" / "xor-2-4-1.yaml"
+    with pytest.raises(ConfigError, match=r"nowhere/xor-2-4-1\.yaml: no such config file"):
+        load_config(str(missing))
+    assert load_config("xor-2-4-1.yaml").config.name == "xor-2-4-1"
