@@ -54,7 +54,6 @@ from dlzero_cli.training import (
     TrainState,
     fit,
     make_optimizer,
-    model_arrays,
     restore_arrays,
 )
 
@@ -304,6 +303,12 @@ def _train(
         )
         write_json(run_dir / SUMMARY_FILE, summary)
 
+    def save_weights() -> None:
+        """last.npz as the model stands; weights.npz the best epoch (the current
+        weights when no epoch has completed)."""
+        write_npz(run_dir / LAST_FILE, model.to_arrays())
+        write_npz(run_dir / WEIGHTS_FILE, _with_arrays(model, state.best_arrays))
+
     val = splits["val"] if len(splits["val"]) else None
     try:
         fit(
@@ -311,8 +316,7 @@ def _train(
             progress=recorder, optimizer=optimizer, state=state, checkpoint=checkpoint,
         )  # fmt: skip
     except Diverged as exc:
-        write_npz(run_dir / LAST_FILE, model.to_arrays())
-        write_npz(run_dir / WEIGHTS_FILE, _with_arrays(model, state.best_arrays))
+        save_weights()  # fit left the last good epoch's weights in the model
         finish("diverged", error=str(exc))
         raise TrainingDiverged(
             f"training diverged: {exc}; lower train.optimizer.lr (now "
@@ -320,21 +324,18 @@ def _train(
             f"(data.normalize); the last good weights are in {run_dir}"
         ) from None
     except KeyboardInterrupt:
-        # The checkpoint of the last completed epoch is already on disk; these are
-        # for looking at the run as it stands.
-        write_npz(run_dir / LAST_FILE, model.to_arrays())
-        write_npz(run_dir / WEIGHTS_FILE, _with_arrays(model, state.best_arrays))
+        # Resuming uses the checkpoint (written by finish); the weight files are for
+        # looking at the run as it stands, mid-epoch.
+        save_weights()
         finish("interrupted")
         raise RunInterrupted(run_dir) from None
     except BaseException as exc:
         finish("failed", error=f"{type(exc).__name__}: {exc}")
         raise
 
-    last = model_arrays(model)
-    write_npz(run_dir / LAST_FILE, _with_arrays(model, last))
+    save_weights()
     if state.best_arrays:
-        restore_arrays(model, state.best_arrays)  # evaluate and keep the best epoch
-    write_npz(run_dir / WEIGHTS_FILE, model.to_arrays())
+        restore_arrays(model, state.best_arrays)  # the test score is the best epoch's
     test = evaluate(model, splits["test"], batch_size=config.train.batch_size)
     finish("completed", test={"loss": test.loss, "accuracy": test.accuracy})
     return TrainResult(run_dir, state.history, test, summary)
