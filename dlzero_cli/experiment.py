@@ -108,22 +108,21 @@ def versions() -> dict[str, str]:
 
 
 class Checkpointer:
-    """Snapshots the training state after every epoch and writes it to checkpoint.npz.
+    """Keeps checkpoint.npz and metrics.csv current as epochs complete.
 
-    The snapshot is taken in memory after every epoch; the file is written when a
-    second has passed since the last write, and always by `flush` (at the end, on
-    Ctrl-C, SIGTERM, divergence or failure). Epochs longer than a second are thus
-    each on disk; runs of millisecond epochs do not spend their time writing, and a
-    SIGKILL loses at most a second of work. Resuming from any epoch boundary is exact.
+    The training state is snapshotted in memory after every epoch; both files are
+    written when a second has passed since the last write, and always by `flush` (at
+    the end, on Ctrl-C, SIGTERM, divergence or failure). Epochs longer than a second
+    are thus each on disk; runs of thousands of millisecond epochs (the logic gates) do
+    not spend their time writing, and a SIGKILL loses at most a second of work.
+    Resuming from any epoch boundary is exact.
     """
 
     INTERVAL = 1.0
 
     def __init__(self, run_dir: Path, model: Model, rng: np.random.Generator) -> None:
-        self.path = run_dir / CHECKPOINT_FILE
-        self.model, self.rng = model, rng
-        self.pending: dict[str, np.ndarray] | None = None
-        self.pending_state: tuple[TrainState, int] | None = None
+        self.run_dir, self.model, self.rng = run_dir, model, rng
+        self.pending: tuple[dict[str, np.ndarray], TrainState, int] | None = None
         self.written_at = time.perf_counter()
 
     def __call__(
@@ -134,19 +133,21 @@ class Checkpointer:
         arrays.update({f"optim/{k}": v for k, v in optimizer.state_dict().items()})
         meta = {"format": CHECKPOINT_FORMAT, "rng": self.rng.bit_generator.state, **state.meta()}
         arrays["meta"] = np.array(json.dumps(meta))
-        self.pending, self.pending_state = arrays, (state, state.epoch)
+        self.pending = (arrays, state, state.epoch)
         if time.perf_counter() - self.written_at >= self.INTERVAL:
             self.flush()
 
     def flush(self) -> None:
-        if self.pending is None or self.pending_state is None:
+        if self.pending is None:
             return
-        state, epochs = self.pending_state
-        self.pending["history"] = state.history_array(epochs)
+        arrays, state, epochs = self.pending
+        arrays["history"] = state.history_array(epochs)
         # Atomic, but without the fsync that final files get: a checkpoint lost with
         # the machine's power costs the epochs since the previous one.
-        write_npz(self.path, self.pending, durable=False)
-        self.pending = self.pending_state = None
+        write_npz(self.run_dir / CHECKPOINT_FILE, arrays, durable=False)
+        rows = [record.as_dict() for record in state.history[:epochs]]
+        write_csv(self.run_dir / METRICS_FILE, METRIC_COLUMNS, rows)
+        self.pending = None
         self.written_at = time.perf_counter()
 
 
@@ -173,41 +174,6 @@ def _strip(arrays: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
 
 
 # --------------------------------------------------------------------------- training
-
-
-class _Recorder(Progress):
-    """Passes fit's callbacks on and keeps metrics.csv and the checkpoint current.
-
-    metrics.csv is rewritten after an epoch when a second has passed since the last
-    write, and always at the end: runs of thousands of millisecond epochs (the logic
-    gates) would otherwise spend their time rewriting it.
-    """
-
-    WRITE_INTERVAL = 1.0
-
-    def __init__(self, run_dir: Path, downstream: Progress, records: list[EpochRecord]) -> None:
-        self.run_dir, self.downstream = run_dir, downstream
-        self.records = records
-        self._written_at = time.perf_counter()
-        self._written = -1
-
-    def flush(self) -> None:
-        if self._written != len(self.records):
-            rows = [r.as_dict() for r in self.records]
-            write_csv(self.run_dir / METRICS_FILE, METRIC_COLUMNS, rows)
-            self._written = len(self.records)
-        self._written_at = time.perf_counter()
-
-    def epoch_started(self, epoch: int, epochs: int, steps: int) -> None:
-        self.downstream.epoch_started(epoch, epochs, steps)
-
-    def step_done(self, step: int, loss: float) -> None:
-        self.downstream.step_done(step, loss)
-
-    def epoch_done(self, record: EpochRecord) -> None:
-        if time.perf_counter() - self._written_at >= self.WRITE_INTERVAL:
-            self.flush()
-        self.downstream.epoch_done(record)
 
 
 def train_from_config(
@@ -272,16 +238,13 @@ def _train(
     write_json(run_dir / SUMMARY_FILE, summary)
     progress.run_started(run_dir, model, splits)
 
-    recorder = _Recorder(run_dir, progress, state.history)
     started = time.perf_counter()
-
     # The best weights travel in the checkpoint; weights.npz is written once, at the
     # end (or when stopped), not re-synced to disk at every improvement.
     checkpoint = Checkpointer(run_dir, model, rng)
 
     def finish(status: str, **extra: Any) -> None:
         checkpoint.flush()
-        recorder.flush()
         plots.plot_curves(
             [r.as_dict() for r in state.history], run_dir / CURVES_FILE, f"{config.name} ({status})"
         )
@@ -313,7 +276,7 @@ def _train(
     try:
         fit(
             model, splits["train"], val, config.train, rng,
-            progress=recorder, optimizer=optimizer, state=state, checkpoint=checkpoint,
+            progress=progress, optimizer=optimizer, state=state, checkpoint=checkpoint,
         )  # fmt: skip
     except Diverged as exc:
         save_weights()  # fit left the last good epoch's weights in the model
