@@ -292,8 +292,9 @@ _Loader.add_implicit_resolver(
 
 def parse_yaml(text: str, path: str) -> tuple[Any, dict[KeyPath, int]]:
     """The document's data and the 1-based line of every mapping key and list item."""
-    loader = _Loader(text)
+    loader = None
     try:
+        loader = _Loader(text)  # the reader already refuses control characters here
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
@@ -302,7 +303,8 @@ def parse_yaml(text: str, path: str) -> tuple[Any, dict[KeyPath, int]]:
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(f"{path}{line}: malformed YAML: {problem}") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     lines: dict[KeyPath, int] = {}
     if node is not None:
         _record_lines(node, (), lines, path)

@@ -121,6 +121,13 @@ def test_malformed_yaml_names_the_line(write_config):
     assert "\n" not in str(info.value)
 
 
+def test_a_binary_file_is_malformed_yaml_not_a_crash(write_config):
+    path = write_config("")
+    path.write_bytes(b"\x00\x01binary")
+    with pytest.raises(ConfigError, match=rf"^{path}: malformed YAML: unacceptable character"):
+        load_config(str(path))
+
+
 def test_config_must_be_a_mapping(write_config):
     with pytest.raises(ConfigError, match=r":1: the config must be a mapping"):
         load_config(str(write_config("- just\n- a list\n")))
