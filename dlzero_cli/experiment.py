@@ -197,8 +197,8 @@ def resume_run(
     status = read_summary(run_dir).get("status")
     if status not in RESUMABLE:
         raise RunError(
-            f"{run_dir}: status is {status!r}; only a run that is {', '.join(RESUMABLE)} "
-            "can be resumed"
+            f"{run_dir}: status is {status!r}; only a run that is "
+            f"{', '.join(RESUMABLE[:-1])} or {RESUMABLE[-1]} can be resumed"
         )
     loaded = load_config(str(run_dir / CONFIG_FILE))
     splits = load_splits(loaded, data_dir)

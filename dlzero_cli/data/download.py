@@ -95,8 +95,12 @@ class FolderSource:
             path = self.folder / name
             if path.is_file():
                 events.file_started(spec, str(path), path.stat().st_size)
-                with path.open("rb") as f:
-                    _stream(f, out, events, spec.max_download)
+                try:
+                    source = path.open("rb")
+                except OSError as exc:
+                    raise SourceMissing(f"cannot read it: {exc.strerror}") from None
+                with source:
+                    _stream(source, out, events, spec.max_download)
                 return
         raise SourceMissing("no such file in the folder")
 
@@ -170,8 +174,7 @@ def fetch_file(
     retries: int = 3,
     backoff: float = 1.0,
 ) -> Path:
-    """Get one verified file into `folder`, trying `sources` in order."""
-    folder.root.mkdir(parents=True, exist_ok=True)
+    """Get one verified file into `folder` (which exists), trying `sources` in order."""
     failures: list[str] = []
     for source in sources:
         label = source.label(spec)
@@ -196,6 +199,10 @@ def fetch_file(
                 reason = str(exc).removeprefix(f"{label}: ")
                 events.attempt_failed(spec, label, reason, False)
                 failures.append(f"{label} ({reason})")
+            except OSError as exc:  # sources turn their own I/O errors into the above
+                raise DataError(
+                    f"{folder.root}: cannot write {spec.name}: {exc.strerror}"
+                ) from None
             finally:
                 temp.unlink(missing_ok=True)
             break

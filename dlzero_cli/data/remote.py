@@ -93,8 +93,7 @@ class IdxDataset(Dataset):
     ) -> list[tuple[FileSpec, Path, bool]]:
         """Fetch and verify every missing file of `splits`: [(spec, path, fetched)]."""
         folder = self.folder(data_dir)
-        folder.root.mkdir(parents=True, exist_ok=True)
-        folder.remove_partial_downloads()
+        folder.prepare()
         sources = self.sources(extra_sources)
         results = []
         for spec in self.specs(splits):

@@ -197,7 +197,14 @@ class DatasetFolder:
         except (OSError, ValueError) as exc:
             raise DataError(f"{self.cache}: unreadable cache ({exc}); delete the folder") from None
 
-    def remove_partial_downloads(self) -> None:
-        """Temp files of downloads that were killed; they never carry a final name."""
+    def prepare(self) -> None:
+        """Create the folder and remove the temp files of downloads that were killed
+        (they never carry a final name, so nothing ever took them for complete)."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DataError(
+                f"{self.root}: cannot create the dataset folder: {exc.strerror}"
+            ) from None
         for stale in self.root.glob(".*.part"):
             stale.unlink(missing_ok=True)

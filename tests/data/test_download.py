@@ -467,3 +467,12 @@ def test_url_source_label():
     assert UrlSource("http://h/x").label(spec_for("t10k-labels-idx1-ubyte.gz")) == (
         "http://h/x/t10k-labels-idx1-ubyte.gz"
     )
+
+
+def test_a_data_dir_that_cannot_be_created_is_one_line(cli, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    result = cli("download", "mnist", "--data-dir", str(blocker / "data"))
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+    assert "cannot create the dataset folder" in result.stderr
