@@ -583,6 +583,8 @@ def resolve_config_path(name_or_path: str | None) -> Path:
         return shipped[stem]
     if candidate.is_dir():
         raise ConfigError(f"{name_or_path}: is a folder; give a .yaml config file")
+    if candidate.parent != Path("."):
+        raise ConfigError(f"{name_or_path}: no such config file")
     hint = did_you_mean(stem, list(shipped))
     raise ConfigError(
         f"{name_or_path}: no such config file or shipped config; "
