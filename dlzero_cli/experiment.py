@@ -28,7 +28,7 @@ from dlzero_cli.data.splits import dataset_splits
 from dlzero_cli.engine.optim import Optimizer
 from dlzero_cli.errors import RunError, TrainingDiverged
 from dlzero_cli.evaluation import Evaluation, evaluate
-from dlzero_cli.modeling import Model
+from dlzero_cli.modeling import Model, strip_prefix
 from dlzero_cli.runs import (
     CHECKPOINT_FILE,
     CONFIG_FILE,
@@ -54,7 +54,6 @@ from dlzero_cli.training import (
     TrainState,
     fit,
     make_optimizer,
-    restore_arrays,
 )
 
 CHECKPOINT_FORMAT = 1
@@ -161,16 +160,12 @@ def read_checkpoint(
         meta = json.loads(str(arrays["meta"]))
         if meta.get("format") != CHECKPOINT_FORMAT:
             raise ValueError(f"unsupported checkpoint format {meta.get('format')!r}")
-        restore_arrays(model, arrays)
-        optimizer.load_state_dict(_strip(arrays, "optim/"))
+        model.restore_weights(arrays)
+        optimizer.load_state_dict(strip_prefix(arrays, "optim/"))
         rng.bit_generator.state = meta["rng"]
-        return TrainState.from_meta(meta, arrays["history"], _strip(arrays, "best/"))
+        return TrainState.from_meta(meta, arrays["history"], strip_prefix(arrays, "best/"))
     except (KeyError, ValueError, TypeError) as exc:
         raise RunError(f"{path}: not a consistent checkpoint ({exc})") from None
-
-
-def _strip(arrays: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
-    return {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
 
 
 # --------------------------------------------------------------------------- training
@@ -298,7 +293,7 @@ def _train(
 
     save_weights()
     if state.best_arrays:
-        restore_arrays(model, state.best_arrays)  # the test score is the best epoch's
+        model.restore_weights(state.best_arrays)  # the test score is the best epoch's
     test = evaluate(model, splits["test"], batch_size=config.train.batch_size)
     finish("completed", test={"loss": test.loss, "accuracy": test.accuracy})
     return TrainResult(run_dir, state.history, test, summary)

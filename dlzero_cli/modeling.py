@@ -111,10 +111,24 @@ class Model:
             "normalize": {"name": self.normalizer.name, "pixel_max": self.normalizer.pixel_max},
         }
 
-    def to_arrays(self) -> dict[str, np.ndarray]:
-        """Every array and the architecture (as a JSON string array): no pickles needed."""
+    def weights(self) -> dict[str, np.ndarray]:
+        """The live parameters and buffers, by their weight-file names ("param/0.W")."""
         arrays = {PARAM_PREFIX + k: v for k, v in self.network.named_params().items()}
         arrays.update({BUFFER_PREFIX + k: v for k, v in self.network.named_buffers().items()})
+        return arrays
+
+    def weights_copy(self) -> dict[str, np.ndarray]:
+        """A snapshot of `weights()`: the "best epoch" or "last good epoch" of training."""
+        return {name: array.copy() for name, array in self.weights().items()}
+
+    def restore_weights(self, arrays: dict[str, np.ndarray]) -> None:
+        """Copy a snapshot (or a weight file's arrays) back into the live arrays."""
+        for name, target in self.weights().items():
+            target[...] = arrays[name]
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """Every array and the architecture (as a JSON string array): no pickles needed."""
+        arrays = self.weights()
         arrays.update({NORMALIZE_PREFIX + k: v for k, v in self.normalizer.state().items()})
         arrays[ARCHITECTURE_KEY] = np.array(json.dumps(self.architecture()))
         return arrays
@@ -131,7 +145,7 @@ class Model:
             k[len(PARAM_PREFIX) :]: v for k, v in arrays.items() if k.startswith(PARAM_PREFIX)
         }
         network.load_params(params)
-        network.load_buffers(_strip(arrays, BUFFER_PREFIX))
+        network.load_buffers(strip_prefix(arrays, BUFFER_PREFIX))
         norm = arch["normalize"]
         normalizer = NORMALIZERS.get(norm["name"])(norm["pixel_max"])
         state = {
@@ -153,6 +167,6 @@ class Model:
         )
 
 
-def _strip(arrays: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
+def strip_prefix(arrays: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
     """The arrays whose names start with `prefix`, without it."""
     return {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}

@@ -141,21 +141,6 @@ def make_optimizer(model: Model, settings: TrainConfig) -> Optimizer:
     )
 
 
-def model_arrays(model: Model) -> dict[str, np.ndarray]:
-    """Copies of the trainable parameters and buffers (what "best weights" means)."""
-    network = model.network
-    arrays = {f"param/{k}": v.copy() for k, v in network.named_params().items()}
-    arrays.update({f"buffer/{k}": v.copy() for k, v in network.named_buffers().items()})
-    return arrays
-
-
-def restore_arrays(model: Model, arrays: dict[str, np.ndarray]) -> None:
-    targets = {f"param/{k}": v for k, v in model.network.named_params().items()}
-    targets.update({f"buffer/{k}": v for k, v in model.network.named_buffers().items()})
-    for name, target in targets.items():
-        target[...] = arrays[name]
-
-
 def clip_gradients(grads: dict[str, np.ndarray], max_norm: float) -> float:
     """Scale all gradients in place so their global L2 norm is at most `max_norm`."""
     norm = math.sqrt(sum(float(np.vdot(g, g)) for g in grads.values()))
@@ -180,7 +165,7 @@ def fit(
     """Train `model` in place from `state` (a fresh start by default) to the last epoch.
 
     After every epoch `checkpoint(state, optimizer, arrays)` is called, when given, with
-    a copy of the epoch's parameters and buffers (see `model_arrays`). At the end
+    a copy of the epoch's parameters and buffers (see `Model.weights_copy`). At the end
     the model holds the last epoch's weights and `state.best_arrays` the best epoch's
     (by `settings.monitor`); early stopping ends training after `patience` epochs
     without improvement. Raises Diverged when a batch loss is not finite, or more
@@ -208,7 +193,7 @@ def _run_epochs(model, train, val, settings, rng, progress, optimizer, state, ch
     schedule = settings.schedule
     schedule_options = schedule.options()
     base_lr = settings.optimizer.options()["lr"]
-    last_good = model_arrays(model)
+    last_good = model.weights_copy()
     while state.epoch < settings.epochs and not state.stopped_early:
         epoch = state.epoch + 1
         started = time.perf_counter()
@@ -225,7 +210,7 @@ def _run_epochs(model, train, val, settings, rng, progress, optimizer, state, ch
             if state.reference_loss is None:
                 state.reference_loss = loss
             if _diverged(loss, state.reference_loss, settings.divergence_factor):
-                restore_arrays(model, last_good)
+                model.restore_weights(last_good)
                 raise Diverged(epoch, step, loss, state.reference_loss, settings.divergence_factor)
             network.backward(criterion.backward())
             if settings.clip_grad_norm is not None:
@@ -250,7 +235,7 @@ def _run_epochs(model, train, val, settings, rng, progress, optimizer, state, ch
             lr=float(optimizer.lr),
             seconds=time.perf_counter() - started,
         )
-        last_good = model_arrays(model)
+        last_good = model.weights_copy()
         _update_best(state, record, metric, mode, stopping, last_good)
         state.epoch = epoch
         state.history.append(record)
