@@ -76,6 +76,13 @@ class Optimizer:
             self._state[key] = np.zeros_like(like)
         return self._state[key]
 
+    def work(self, name: str, like: np.ndarray) -> np.ndarray:
+        """A scratch array per parameter, not saved: updates allocate nothing per step."""
+        array = self._scratch.get(name)
+        if array is None:
+            array = self._scratch[name] = np.empty_like(like)
+        return array
+
     def state_dict(self) -> dict[str, np.ndarray]:
         return {k: v.copy() for k, v in self._state.items()}
 
@@ -86,7 +93,8 @@ class Optimizer:
 @OPTIMIZERS.register("sgd", "W <- W - lr g")
 class SGD(Optimizer):
     def update(self, name, param, grad, cast):
-        param -= cast(self.lr) * grad
+        work = self.work(name, param)
+        param -= np.multiply(grad, cast(self.lr), out=work)
 
 
 @OPTIMIZERS.register("momentum", "v <- mu v - lr g; W <- W + v")
@@ -159,8 +167,7 @@ class Adam(Optimizer):
         t = int(self._state["t"])
         m = self.buffer(f"m.{name}", param)
         v = self.buffer(f"v.{name}", param)
-        # One scratch array per parameter, not saved: the update allocates nothing.
-        work = self._scratch.setdefault(name, np.empty_like(param))
+        work = self.work(name, param)
         m *= b1
         m += np.multiply(grad, 1 - b1, out=work)
         v *= b2
