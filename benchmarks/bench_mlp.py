@@ -20,7 +20,7 @@ from comparison import compare, options  # benchmarks/comparison.py, beside this
 
 from dlzero_cli.config import Config
 from dlzero_cli.data.datasets import Arrays, Dataset
-from dlzero_cli.modeling import Model
+from dlzero_cli.model import Model
 from dlzero_cli.training import fit
 
 SIZES = (784, 50, 100, 10)

@@ -9,7 +9,7 @@ import numpy as np
 from dlzero_cli.data.batching import sequential_batches
 from dlzero_cli.data.datasets import Arrays
 from dlzero_cli.engine import functional as F
-from dlzero_cli.modeling import Model
+from dlzero_cli.model import Model
 
 
 @dataclass(frozen=True)

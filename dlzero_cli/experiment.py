@@ -20,7 +20,6 @@ from typing import Any
 import numpy as np
 
 from dlzero_cli import __version__, plots
-from dlzero_cli.book import load_book_params, read_param_pickle
 from dlzero_cli.config import LoadedConfig, dump_config, load_config
 from dlzero_cli.data.catalog import DATASETS, Dataset
 from dlzero_cli.data.datasets import Arrays
@@ -28,7 +27,8 @@ from dlzero_cli.data.splits import dataset_splits
 from dlzero_cli.engine.optim import Optimizer
 from dlzero_cli.errors import RunError, TrainingDiverged
 from dlzero_cli.evaluation import Evaluation, evaluate
-from dlzero_cli.modeling import Model, strip_prefix
+from dlzero_cli.model import Model, strip_prefix
+from dlzero_cli.pretrained import load_book_params, read_param_pickle
 from dlzero_cli.runs import (
     CHECKPOINT_FILE,
     CONFIG_FILE,

@@ -20,7 +20,7 @@ from dlzero_cli.errors import UsageError
 from dlzero_cli.evaluation import evaluate
 from dlzero_cli.experiment import load_splits
 from dlzero_cli.inputs import InputSpec, read_inputs
-from dlzero_cli.modeling import Model
+from dlzero_cli.model import Model
 from dlzero_cli.runs import CONFIG_FILE, load_model, utc_now, write_json
 
 

@@ -29,7 +29,7 @@ import numpy as np
 
 from dlzero_cli.atomic import atomic_open
 from dlzero_cli.errors import RunError
-from dlzero_cli.modeling import Model
+from dlzero_cli.model import Model
 
 CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.csv"

@@ -23,7 +23,7 @@ from dlzero_cli.engine import functional as F
 from dlzero_cli.engine.optim import OPTIMIZERS, Optimizer
 from dlzero_cli.engine.schedules import lr_for_epoch
 from dlzero_cli.evaluation import evaluate
-from dlzero_cli.modeling import Model
+from dlzero_cli.model import Model
 
 METRIC_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds")
 

@@ -1,8 +1,10 @@
-"""Shared fixtures: a CLI runner that keeps runs in a temporary folder."""
+"""Shared fixtures: a CLI runner that keeps runs in a temporary folder, the shared data
+folder, a digit-drawing pen. Tests use these as fixtures and never import each other."""
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -51,6 +53,40 @@ def write_config(tmp_path: Path):
     return write
 
 
+# The book's weights and the real MNIST files live outside the repository, next to it on
+# the development machines; point this variable at another copy to run those tests.
+SHARED_DATA_ENV = "DLZERO_SHARED_DATA"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def shared_data_dir() -> Path:
+    configured = os.environ.get(SHARED_DATA_ENV)
+    return (
+        Path(configured) if configured else Path(__file__).resolve().parents[2] / "shared" / "data"
+    )
+
+
+@pytest.fixture
+def shared_data():
+    """`shared_data("book/ch07_params.pkl", "mnist")`: those paths in the shared data folder
+    (one path, or a tuple), or a skip that names the first one missing."""
+
+    def need(*relative: str):
+        paths = tuple(shared_data_dir() / name for name in relative)
+        for path in paths:
+            if not path.exists():
+                pytest.skip(f"needs {path}; set {SHARED_DATA_ENV} to the shared data folder")
+        return paths[0] if len(paths) == 1 else paths
+
+    return need
+
+
+@pytest.fixture
+def fixtures() -> Path:
+    """tests/fixtures: files made once and kept (e.g. run folders of older versions)."""
+    return FIXTURES
+
+
 # Handwriting-like strokes per digit, in unit coordinates of the picture.
 STROKES = {
     0: "ellipse",
@@ -70,7 +106,7 @@ STROKES = {
 }  # fmt: skip
 
 
-def draw_digit(digit, width, height, thickness, dx=0, dy=0, paper=255, ink=0):
+def _draw_digit(digit, width, height, thickness, dx=0, dy=0, paper=255, ink=0):
     """A Pillow drawing of `digit`: dark ink on white paper unless told otherwise."""
     from PIL import Image, ImageDraw
 
@@ -93,5 +129,21 @@ def draw_digit(digit, width, height, thickness, dx=0, dy=0, paper=255, ink=0):
 
 
 @pytest.fixture
-def digit_image():
-    return draw_digit
+def draw_digit():
+    """`draw_digit(digit, width, height, thickness, dx=0, dy=0, paper=255, ink=0)`: a
+    Pillow image of a handwriting-like digit."""
+    return _draw_digit
+
+
+@pytest.fixture
+def check_layer():
+    """`check_layer(layer, x, rng)`: every analytic gradient of `layer` within float64
+    central differences' TOLERANCE (see engine.gradcheck.layer_gradient_errors)."""
+    from dlzero_cli.engine.gradcheck import TOLERANCE, layer_gradient_errors
+
+    def check(layer, x, rng) -> None:
+        errors = layer_gradient_errors(layer, x, rng)
+        wrong = {name: error for name, error in errors.items() if not error < TOLERANCE}
+        assert not wrong, f"relative gradient errors above {TOLERANCE}: {wrong}"
+
+    return check

@@ -13,7 +13,7 @@ from dlzero_cli.experiment import TrainingProgress
 
 if TYPE_CHECKING:
     from dlzero_cli.data.datasets import Arrays
-    from dlzero_cli.modeling import Model
+    from dlzero_cli.model import Model
     from dlzero_cli.training import EpochRecord
 
 # In logs, runs of thousands of tiny epochs (the logic gates) print at most this many

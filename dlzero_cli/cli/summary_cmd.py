@@ -30,7 +30,7 @@ def summary_command(
     from dlzero_cli.cli.tables import network_table
     from dlzero_cli.config import load_config
     from dlzero_cli.data.catalog import DATASETS
-    from dlzero_cli.modeling import Model
+    from dlzero_cli.model import Model
 
     loaded = load_config(config, set_)
     cfg = loaded.config

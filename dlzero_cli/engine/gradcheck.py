@@ -34,3 +34,31 @@ def relative_error(a: np.ndarray, b: np.ndarray) -> float:
     """
     denominator = np.linalg.norm(a) + np.linalg.norm(b)
     return float(np.linalg.norm(a - b) / denominator) if denominator > 0 else 0.0
+
+
+TOLERANCE = 1e-7  # relative error that float64 central differences reach on a correct layer
+
+
+def layer_gradient_errors(layer, x: np.ndarray, rng: np.random.Generator) -> dict[str, float]:
+    """Relative errors of a layer's analytic gradients against central differences.
+
+    The loss is L = sum(forward(x) * R) with R random, in training mode; the result maps
+    "x" and each parameter name to ||analytic - numeric|| / (||analytic|| + ||numeric||).
+    Raises AssertionError when backward changes the `dout` it is handed.
+    """
+    layer.training = True
+    weights = rng.standard_normal(layer.forward(x).shape)
+
+    def loss() -> float:
+        return float(np.sum(layer.forward(x) * weights))
+
+    loss()
+    dout = weights.copy()
+    dx = layer.backward(dout)
+    if not np.array_equal(dout, weights):
+        raise AssertionError(f"{type(layer).__name__}.backward mutated dout")
+    errors = {"x": relative_error(dx, numerical_gradient(loss, x))}
+    analytic = {name: grad.copy() for name, grad in layer.grads.items()}
+    for name, param in layer.params.items():
+        errors[name] = relative_error(analytic[name], numerical_gradient(loss, param))
+    return errors

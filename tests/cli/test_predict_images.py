@@ -8,29 +8,22 @@ import json
 import struct
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import draw_digit
 
 from dlzero_cli.errors import InputError
 from dlzero_cli.imaging import open_gray, to_model_input
-
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
-BOOK_WEIGHTS = SHARED / "book" / "ch03_sample_weight.pkl"
-needs_book = pytest.mark.skipif(
-    not BOOK_WEIGHTS.is_file(), reason=f"the book's ch03 weights are not at {BOOK_WEIGHTS}"
-)
 
 # (width, height, stroke, dx, dy): sizes from thumbnail to photo, thin to bold, off-centre.
 VARIANTS = [(200, 300, 18, 0, 0), (60, 80, 6, 5, -3), (500, 400, 40, -60, 20)]
 
 
 @pytest.fixture
-def mnist_run(cli):
+def mnist_run(cli, shared_data):
     """A run holding the book's MNIST-trained 784-50-100-10 network."""
-    result = cli("import", "book", str(BOOK_WEIGHTS), "--config", "book-ch03-sample-weight")
+    weights = shared_data("book/ch03_sample_weight.pkl")
+    result = cli("import", "book", str(weights), "--config", "book-ch03-sample-weight")
     assert result.exit_code == 0, result.stderr
     return cli.latest_run()
 
@@ -40,7 +33,7 @@ def mass_centre(image: np.ndarray) -> tuple[float, float]:
     return (rows * image).sum() / image.sum(), (cols * image).sum() / image.sum()
 
 
-def test_mnist_style_preprocessing(tmp_path):
+def test_mnist_style_preprocessing(tmp_path, draw_digit):
     path = tmp_path / "seven.png"
     draw_digit(7, 200, 300, 18, dx=40, dy=-30).save(path)
     sample = to_model_input(open_gray(path, "seven"), (1, 28, 28), 255.0, "auto", "seven")
@@ -54,7 +47,7 @@ def test_mnist_style_preprocessing(tmp_path):
     assert image[0].max() == 0 and image[:, 0].max() == 0  # background is black
 
 
-def test_light_on_dark_and_dark_on_light_give_the_same_input(tmp_path):
+def test_light_on_dark_and_dark_on_light_give_the_same_input(tmp_path, draw_digit):
     dark_ink = to_model_input(np.asarray(draw_digit(4, 100, 120, 9), float), (1, 28, 28), 255,
                               "auto", "a")  # fmt: skip
     light_ink = to_model_input(
@@ -72,7 +65,7 @@ def test_light_on_dark_and_dark_on_light_give_the_same_input(tmp_path):
         to_model_input(np.asarray(draw_digit(4, 100, 120, 9), float), (1, 28, 28), 255, "no", "d")
 
 
-def test_digits_style_preprocessing_gives_counts_0_to_16():
+def test_digits_style_preprocessing_gives_counts_0_to_16(draw_digit):
     sample = to_model_input(np.asarray(draw_digit(0, 90, 120, 10), float), (1, 8, 8), 16, "auto",
                             "zero")  # fmt: skip
     assert sample.shape == (1, 8, 8)
@@ -81,9 +74,10 @@ def test_digits_style_preprocessing_gives_counts_0_to_16():
     assert sample[0, :, 0].sum() < sample[0, :, 1:7].sum()
 
 
-@needs_book
 @pytest.mark.parametrize("digit", range(10))
-def test_drawn_digits_are_recognised_by_the_mnist_network(cli, mnist_run, tmp_path, digit):
+def test_drawn_digits_are_recognised_by_the_mnist_network(
+    cli, mnist_run, tmp_path, digit, draw_digit
+):
     paths = []
     for width, height, stroke, dx, dy in VARIANTS:
         path = tmp_path / f"{digit}-{width}x{height}.png"
@@ -93,8 +87,7 @@ def test_drawn_digits_are_recognised_by_the_mnist_network(cli, mnist_run, tmp_pa
     assert [p["label"] for p in predictions] == [digit] * len(VARIANTS)
 
 
-@needs_book
-def test_a_photo_of_a_seven_on_grey_paper(cli, mnist_run, tmp_path):
+def test_a_photo_of_a_seven_on_grey_paper(cli, mnist_run, tmp_path, draw_digit):
     from PIL import Image
 
     rng = np.random.default_rng(0)
@@ -107,8 +100,7 @@ def test_a_photo_of_a_seven_on_grey_paper(cli, mnist_run, tmp_path):
     assert prediction["label"] == 7 and len(prediction["top_k"]) == 3
 
 
-@needs_book
-def test_the_seven_at_200x300_in_every_output_format(cli, mnist_run, tmp_path):
+def test_the_seven_at_200x300_in_every_output_format(cli, mnist_run, tmp_path, draw_digit):
     path = tmp_path / "seven.png"
     draw_digit(7, 200, 300, 18).save(path)
     [as_json] = cli.json("predict", "latest", str(path))
@@ -120,7 +112,7 @@ def test_the_seven_at_200x300_in_every_output_format(cli, mnist_run, tmp_path):
     assert "seven.png" in table
 
 
-def test_inputs_of_every_kind_and_errors_after_the_good_ones(cli, tmp_path):
+def test_inputs_of_every_kind_and_errors_after_the_good_ones(cli, tmp_path, draw_digit):
     assert cli("train", "--epochs", "40", "--quiet").exit_code == 0
     folder = tmp_path / "pictures"
     folder.mkdir()
@@ -150,7 +142,8 @@ def test_inputs_of_every_kind_and_errors_after_the_good_ones(cli, tmp_path):
     assert "missing.png: no such file or folder" in errors[2]
 
 
-def test_stdin_takes_a_npy_array_or_an_image(tmp_path):
+@pytest.mark.slow
+def test_stdin_takes_a_npy_array_or_an_image(tmp_path, draw_digit):
     env_runs = tmp_path / "runs"
     base = [sys.executable, "-m", "dlzero_cli"]
     subprocess.run([*base, "train", "--epochs", "5", "-q", "--runs-dir", str(env_runs)],
@@ -168,7 +161,7 @@ def test_stdin_takes_a_npy_array_or_an_image(tmp_path):
         assert prediction["input"] == "-" and 0 <= prediction["label"] <= 9
 
 
-def test_an_image_for_a_model_that_takes_rows_is_one_clear_error(cli, tmp_path):
+def test_an_image_for_a_model_that_takes_rows_is_one_clear_error(cli, tmp_path, draw_digit):
     assert cli("train", "xor-2-4-1", "-q").exit_code == 0
     draw_digit(1, 50, 50, 5).save(tmp_path / "one.png")
     result = cli("predict", "latest", str(tmp_path / "one.png"))

@@ -148,6 +148,7 @@ def test_plain_progress_prints_one_line_per_epoch(cli):
     assert "run folder: " in result.stdout
 
 
+@pytest.mark.slow
 def test_console_script_and_module_entry_point_work_from_any_directory(tmp_path):
     env = {**os.environ, "DLZERO_RUNS_DIR": str(tmp_path / "runs")}
     for argv in (

@@ -20,9 +20,6 @@ from dlzero_cli.data.remote import IdxDataset
 from dlzero_cli.data.store import FileSpec
 from dlzero_cli.errors import DataError
 
-SHARED_MNIST = Path(__file__).resolve().parents[3] / "shared" / "data" / "mnist"
-
-
 # --------------------------------------------------------------------------- fixtures
 
 
@@ -422,13 +419,11 @@ def test_limit_takes_a_stratified_subset(cli, tmp_path, registered_tiny, write_c
 # --------------------------------------------------------------------------- real data
 
 
-@pytest.mark.skipif(
-    not SHARED_MNIST.is_dir(), reason=f"the real MNIST test split is not at {SHARED_MNIST}"
-)
-def test_real_mnist_test_split_from_a_local_mirror(tmp_path):
+def test_real_mnist_test_split_from_a_local_mirror(tmp_path, shared_data):
+    shared_mnist = shared_data("mnist/t10k-images-idx3-ubyte.gz").parent
     mnist = DATASETS.get("mnist")
     events = Recorder()
-    mnist.download(tmp_path, ("test",), [FolderSource(SHARED_MNIST)], events, **FAST)
+    mnist.download(tmp_path, ("test",), [FolderSource(shared_mnist)], events, **FAST)
     assert events.installed == [
         ("t10k-images-idx3-ubyte.gz", True),
         ("t10k-labels-idx1-ubyte.gz", True),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_gradients import check_layer
 
 from dlzero_cli.engine.conv import AvgPool2D, BatchNorm2D, Conv2D, Flatten, MaxPool2D
 
@@ -29,7 +28,7 @@ def direct_conv(x, W, b, stride, pad):
 
 
 @pytest.mark.parametrize(("stride", "pad", "kernel"), [(1, 0, 3), (2, 1, 3), (1, 2, 2), (2, 0, 1)])
-def test_conv_matches_the_definition_and_its_gradients(rng, stride, pad, kernel):
+def test_conv_matches_the_definition_and_its_gradients(rng, stride, pad, kernel, check_layer):
     W = rng.standard_normal((4, 3, kernel, kernel))
     b = rng.standard_normal(4)
     x = rng.standard_normal((2, 3, 7, 6))
@@ -58,7 +57,7 @@ def test_first_conv_layer_can_skip_its_input_gradient(rng):
         (AvgPool2D, 3, 2, 1, (2, 3, 7, 6)),
     ],
 )
-def test_pooling_gradients(rng, layer_class, size, stride, pad, shape):
+def test_pooling_gradients(rng, layer_class, size, stride, pad, shape, check_layer):
     layer = layer_class(size, stride, pad)
     layer.training = True
     # Distinct values: max pooling's derivative is undefined where two inputs tie.
@@ -82,7 +81,7 @@ def test_max_pool_sends_the_gradient_to_the_first_maximum_only():
     np.testing.assert_array_equal(layer.backward(np.ones((1, 1, 1, 1))), [[[[1, 0], [0, 0]]]])
 
 
-def test_flatten_and_spatial_batchnorm(rng):
+def test_flatten_and_spatial_batchnorm(rng, check_layer):
     check_layer(Flatten(), rng.standard_normal((2, 3, 2, 2)), rng)
     layer = BatchNorm2D(3, np.float64)
     layer.params["gamma"][:] = rng.uniform(0.5, 1.5, 3)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dlzero_cli.engine.gradcheck import numerical_gradient, relative_error
+from dlzero_cli.engine.gradcheck import TOLERANCE, numerical_gradient, relative_error
 from dlzero_cli.engine.layers import Affine, Identity, ReLU, Sigmoid, Softmax, Step, Tanh
 from dlzero_cli.engine.losses import (
     BinaryCrossEntropy,
@@ -16,38 +16,18 @@ from dlzero_cli.engine.losses import (
 from dlzero_cli.engine.network import Sequential
 from dlzero_cli.errors import EngineError
 
-TOLERANCE = 1e-7
-
-
-def check_layer(layer, x: np.ndarray, rng: np.random.Generator) -> None:
-    """Compare dL/dx and dL/dparam for L = sum(forward(x) * R), R random (training mode)."""
-    layer.training = True
-    weights = rng.standard_normal(layer.forward(x).shape)
-
-    def loss() -> float:
-        return float(np.sum(layer.forward(x) * weights))
-
-    loss()
-    dout = weights.copy()
-    dx = layer.backward(dout)
-    np.testing.assert_array_equal(dout, weights, err_msg="backward mutated dout")
-    assert relative_error(dx, numerical_gradient(loss, x)) < TOLERANCE
-    analytic = {name: grad.copy() for name, grad in layer.grads.items()}
-    for name, param in layer.params.items():
-        assert relative_error(analytic[name], numerical_gradient(loss, param)) < TOLERANCE, name
-
 
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)
 
 
-def test_affine(rng):
+def test_affine(rng, check_layer):
     layer = Affine(rng.standard_normal((5, 3)), rng.standard_normal(3))
     check_layer(layer, rng.standard_normal((4, 5)), rng)
 
 
-def test_affine_flattens_image_inputs_and_restores_their_shape(rng):
+def test_affine_flattens_image_inputs_and_restores_their_shape(rng, check_layer):
     layer = Affine(rng.standard_normal((12, 3)), rng.standard_normal(3))
     x = rng.standard_normal((2, 3, 2, 2))
     check_layer(layer, x, rng)
@@ -55,11 +35,11 @@ def test_affine_flattens_image_inputs_and_restores_their_shape(rng):
 
 
 @pytest.mark.parametrize("layer_class", [Sigmoid, Tanh, Identity, Softmax])
-def test_smooth_activations(layer_class, rng):
+def test_smooth_activations(layer_class, rng, check_layer):
     check_layer(layer_class(), rng.standard_normal((4, 6)) * 2, rng)
 
 
-def test_relu_away_from_its_kink(rng):
+def test_relu_away_from_its_kink(rng, check_layer):
     x = rng.standard_normal((4, 6))
     x[np.abs(x) < 0.1] = 0.5  # the derivative does not exist at 0
     check_layer(ReLU(), x, rng)
@@ -147,7 +127,7 @@ def test_whole_network_parameters(rng):
         assert relative_error(analytic[name], numerical_gradient(loss, param)) < TOLERANCE, name
 
 
-def test_gradcheck_detects_a_wrong_backward(rng):
+def test_gradcheck_detects_a_wrong_backward(rng, check_layer):
     """The check itself must fail on a broken layer, or it proves nothing."""
 
     class WrongSigmoid(Sigmoid):

@@ -6,9 +6,8 @@ import math
 
 import numpy as np
 import pytest
-from test_gradients import TOLERANCE, check_layer
 
-from dlzero_cli.engine.gradcheck import numerical_gradient, relative_error
+from dlzero_cli.engine.gradcheck import TOLERANCE, numerical_gradient, relative_error
 from dlzero_cli.engine.layers import BatchNorm, Dropout
 from dlzero_cli.engine.optim import OPTIMIZERS
 from dlzero_cli.engine.schedules import lr_for_epoch
@@ -20,7 +19,7 @@ def rng():
     return np.random.default_rng(7)
 
 
-def test_batchnorm_gradients_in_training_mode(rng):
+def test_batchnorm_gradients_in_training_mode(rng, check_layer):
     layer = BatchNorm(5, np.float64)
     layer.params["gamma"][:] = rng.uniform(0.5, 1.5, 5)
     layer.params["beta"][:] = rng.standard_normal(5)

@@ -164,6 +164,7 @@ def wait_for_checkpoint(runs: Path, process: subprocess.Popen) -> Path:
     pytest.fail("no checkpoint appeared within a minute")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_a_signal_leaves_a_resumable_run(tmp_path, signum):
     runs = tmp_path / "runs"
@@ -185,6 +186,7 @@ def test_a_signal_leaves_a_resumable_run(tmp_path, signum):
     assert summary["status"] == "completed" and summary["epochs_completed"] == 3000
 
 
+@pytest.mark.slow
 def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path):
     runs = tmp_path / "runs"
     process = start_training(runs)

@@ -10,17 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dlzero_cli.book import book_names, read_param_pickle
 from dlzero_cli.engine.layers import Affine, Sigmoid
 from dlzero_cli.engine.network import Sequential
 from dlzero_cli.errors import DataError
-
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-BOOK = SHARED / "book"
-needs_book = pytest.mark.skipif(
-    not (BOOK / "ch03_sample_weight.pkl").is_file() or not (SHARED / "mnist").is_dir(),
-    reason=f"the book's weights and the MNIST test split are not at {SHARED}",
-)
+from dlzero_cli.pretrained import book_names, read_param_pickle
 
 
 class Exploit:
@@ -110,12 +103,13 @@ def test_import_refuses_a_malicious_pickle_on_the_command_line(cli, tmp_path):
     assert not sentinel.exists()
 
 
-@needs_book
-def test_book_ch03_weights_score_the_books_0_9352(cli, tmp_path):
+@pytest.mark.slow
+def test_book_ch03_weights_score_the_books_0_9352(cli, tmp_path, shared_data):
+    weights, mnist = shared_data("book/ch03_sample_weight.pkl", "mnist")
     data_dir = tmp_path / "data"
-    assert cli("download", "mnist", "--split", "test", "--mirror", str(SHARED / "mnist"),
+    assert cli("download", "mnist", "--split", "test", "--mirror", str(mnist),
                "--data-dir", str(data_dir)).exit_code == 0  # fmt: skip
-    imported = cli("import", "book", str(BOOK / "ch03_sample_weight.pkl"),
+    imported = cli("import", "book", str(weights),
                    "--config", "book-ch03-sample-weight")  # fmt: skip
     assert imported.exit_code == 0, imported.stderr
     run = cli.latest_run()

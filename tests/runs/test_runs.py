@@ -134,7 +134,7 @@ def test_ctrl_c_keeps_weights_curves_and_says_interrupted(tmp_path):
 def test_init_by_layer_overrides_one_layer(tmp_path):
     from dlzero_cli.config import load_config
     from dlzero_cli.data.catalog import DATASETS
-    from dlzero_cli.modeling import Model
+    from dlzero_cli.model import Model
 
     def first_layers(overrides):
         config = load_config("digits-64-50-100-10", overrides).config

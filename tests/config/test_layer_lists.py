@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from dlzero_cli.config import load_config
 from dlzero_cli.errors import ConfigError
-
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 CNN = """\
 name: tiny-cnn
@@ -30,6 +27,7 @@ train: {epochs: 25, batch_size: 32, optimizer: {name: adam, lr: 0.01}}
 """
 
 
+@pytest.mark.slow
 def test_a_small_cnn_trains_on_digits(cli, write_config):
     result = cli("train", str(write_config(CNN)), "-q")
     assert result.exit_code == 0, result.stderr
@@ -109,10 +107,7 @@ def test_shape_rules_of_layer_lists(write_config):
         load_config(str(write_config(shorthand_only)))
 
 
-@pytest.mark.skipif(
-    not (SHARED / "book" / "ch07_params.pkl").is_file() or not (SHARED / "mnist").is_dir(),
-    reason=f"the book's CNN weights and the MNIST test split are not at {SHARED}",
-)
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("pickle_name", "config", "accuracy"),
     [
@@ -121,12 +116,13 @@ def test_shape_rules_of_layer_lists(write_config):
     ],
 )
 def test_the_books_cnn_pickles_score_the_books_numbers(
-    cli, tmp_path, pickle_name, config, accuracy
+    cli, tmp_path, shared_data, pickle_name, config, accuracy
 ):
+    weights, mnist = shared_data(f"book/{pickle_name}", "mnist")
     data_dir = tmp_path / "data"
-    assert cli("download", "mnist", "--split", "test", "--mirror", str(SHARED / "mnist"),
+    assert cli("download", "mnist", "--split", "test", "--mirror", str(mnist),
                "--data-dir", str(data_dir)).exit_code == 0  # fmt: skip
-    imported = cli("import", "book", str(SHARED / "book" / pickle_name), "--config", config)
+    imported = cli("import", "book", str(weights), "--config", config)
     assert imported.exit_code == 0, imported.stderr
     report = cli.json("eval", "latest", "--dataset", "mnist", "--split", "test",
                       "--data-dir", str(data_dir), "--batch-size", "500")  # fmt: skip
