@@ -13,17 +13,21 @@ from typing import Any
 
 import numpy as np
 
-from dlzero_cli.config import Config, compile_model
+from dlzero_cli.config import Config, LoadedConfig, compile_model
 from dlzero_cli.data.batching import sequential_batches
-from dlzero_cli.data.catalog import Dataset
+from dlzero_cli.data.catalog import DATASETS, Dataset
 from dlzero_cli.data.transforms import NORMALIZERS, Normalizer
 from dlzero_cli.engine import functional as F
 from dlzero_cli.engine.init import INITIALIZERS
 from dlzero_cli.engine.layers import OUTPUTS
 from dlzero_cli.engine.losses import Criterion, make_criterion
-from dlzero_cli.engine.network import Sequential, initialize
+from dlzero_cli.engine.network import LayerSummary, Sequential, initialize
 
-ARCHITECTURE_FORMAT = 1
+# 2: one name per layer kind, its YAML name ("dense", "padding", one "batchnorm").
+ARCHITECTURE_FORMAT = 2
+# Format 1's names for the same things.
+_KINDS_BEFORE_2 = {"affine": "dense", "batchnorm2d": "batchnorm"}
+_KEYS_BEFORE_2 = {"pad": "padding"}
 PARAM_PREFIX = "param/"
 BUFFER_PREFIX = "buffer/"
 NORMALIZE_PREFIX = "normalize/"
@@ -48,8 +52,8 @@ class Model:
         """A freshly initialised model for `config` (validated against `dataset`)."""
         dtype = np.dtype(config.train.dtype)
         model = config.model
-        compiled = compile_model(config, dataset)
-        network = Sequential.from_spec(compiled.specs, dtype, rng)
+        compiled = compile_model(config, dataset, rng)
+        network = Sequential(compiled.layers)
 
         def init_of(number: int):
             name = model.init_by_layer.get(number) or compiled.inits[number - 1] or model.init
@@ -93,8 +97,8 @@ class Model:
 
     @property
     def output_units(self) -> int:
-        affine = [spec for spec in self.network.spec() if spec["type"] == "affine"]
-        return int(affine[-1]["out"])
+        """Scores per sample: the last layer's output size."""
+        return int(np.prod(self.network.output_shape(self.input_shape)))
 
     # ---------------------------------------------------------------- arrays
 
@@ -136,9 +140,7 @@ class Model:
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> Model:
         """Rebuild from `to_arrays` output; raises ValueError/KeyError when inconsistent."""
-        arch = json.loads(str(arrays[ARCHITECTURE_KEY]))
-        if arch.get("format") != ARCHITECTURE_FORMAT:
-            raise ValueError(f"unsupported architecture format {arch.get('format')!r}")
+        arch = upgrade_architecture(json.loads(str(arrays[ARCHITECTURE_KEY])))
         dtype = np.dtype(arch["dtype"])
         network = Sequential.from_spec(arch["layers"], dtype)
         params = {
@@ -170,3 +172,50 @@ class Model:
 def strip_prefix(arrays: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
     """The arrays whose names start with `prefix`, without it."""
     return {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
+
+
+def upgrade_architecture(arch: dict[str, Any]) -> dict[str, Any]:
+    """A weight file's architecture in the current format; ValueError for an unknown one.
+
+    Format 1 (dlzero before the layer kinds were declared once) named the dense layer
+    "affine", spatial batch norm "batchnorm2d" and padding "pad".
+    """
+    found = arch.get("format")
+    if found == ARCHITECTURE_FORMAT:
+        return arch
+    if found != 1:
+        raise ValueError(
+            f"unsupported architecture format {found!r} (this dlzero reads 1 to "
+            f"{ARCHITECTURE_FORMAT}); a newer dlzero may have written it"
+        )
+    layers = []
+    for spec in arch["layers"]:
+        kind = spec["type"]
+        upgraded = {_KEYS_BEFORE_2.get(k, k): v for k, v in spec.items()}
+        upgraded["type"] = _KINDS_BEFORE_2.get(kind, kind)
+        if upgraded["type"] == "batchnorm":
+            upgraded["spatial"] = kind == "batchnorm2d"
+        if upgraded["type"] == "dropout":
+            upgraded.setdefault("scale", "train")
+        layers.append(upgraded)
+    return {**arch, "format": ARCHITECTURE_FORMAT, "layers": layers}
+
+
+@dataclass(frozen=True)
+class NetworkSummary:
+    """What `dlzero summary` shows: per layer its output shape, parameters and costs."""
+
+    title: str
+    input_shape: tuple[int, ...]  # one sample's
+    batch_size: int
+    layers: list[LayerSummary]
+
+
+def summarize(loaded: LoadedConfig) -> NetworkSummary:
+    """The network a config builds, layer by layer."""
+    config = loaded.config
+    dataset = DATASETS.get(config.data.dataset)
+    model = Model.from_config(config, dataset, np.random.default_rng(config.seed))
+    title = f"{config.name}: {dataset.name}, output {config.model.output}, loss {config.loss}"
+    rows = model.network.summary(dataset.input_shape)
+    return NetworkSummary(title, dataset.input_shape, config.train.batch_size, rows)

@@ -17,17 +17,15 @@ def configs_command() -> None:
     dlzero train xor-2-4-1
     ```
     """
-    import yaml
     from rich.table import Table
 
-    from dlzero_cli.config import DEFAULT_CONFIG, shipped_configs
+    from dlzero_cli.config import describe_shipped_configs
 
     table = Table(box=None, show_header=True, header_style="bold")
     table.add_column("config")
     table.add_column("description")
-    for name, path in shipped_configs().items():
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        description = str(data.get("description", "")) if isinstance(data, dict) else ""
-        marker = " (default)" if name == DEFAULT_CONFIG else ""
-        table.add_row(name + marker, description)
+    for shipped in describe_shipped_configs():
+        table.add_row(
+            shipped.name + (" (default)" if shipped.is_default else ""), shipped.description
+        )
     stdout.print(table)

@@ -42,44 +42,25 @@ def download_command(
     ```
     """
     from dlzero_cli.cli.download_progress import make_download_events
-    from dlzero_cli.data.catalog import DATASETS
-    from dlzero_cli.data.datasets import SPLITS
-    from dlzero_cli.data.download import parse_mirror
-    from dlzero_cli.data.remote import IdxDataset
-    from dlzero_cli.errors import UsageError
+    from dlzero_cli.data.catalog import download_dataset
 
-    entry = DATASETS.get(dataset)
-    if not isinstance(entry, IdxDataset):
-        raise UsageError(
-            f"dataset {dataset!r} ships inside dlzero and needs no download; "
-            f"downloadable: {', '.join(downloadable_names())}"
-        )
-    sources = [parse_mirror(m) for m in mirror]
-    splits = SPLITS if split is SplitChoice.all else (split.value,)
     events = make_download_events()
     try:
-        results = entry.download(data_dir, splits, sources, events, force=force, timeout=timeout)
+        result = download_dataset(
+            dataset, data_dir, split.value, mirror, events, force=force, timeout=timeout
+        )
     finally:
         events.close()
-    folder = entry.folder(data_dir).root
-    fetched = sum(1 for *_, was_fetched in results if was_fetched)
-    if fetched == 0:
+    if result.fetched == 0:
         stdout.print(
-            f"{dataset}: all {len(results)} files present and verified in {folder}; nothing to "
-            "do (--force fetches again)"
+            f"{dataset}: all {result.present} files present and verified in {result.folder}; "
+            "nothing to do (--force fetches again)"
         )
     else:
         stdout.print(
-            f"{dataset}: {fetched} file(s) installed and verified, "
-            f"{len(results) - fetched} already present, in {folder}"
+            f"{dataset}: {result.fetched} file(s) installed and verified, "
+            f"{result.present} already present, in {result.folder}"
         )
-
-
-def downloadable_names() -> list[str]:
-    from dlzero_cli.data.catalog import DATASETS
-    from dlzero_cli.data.remote import IdxDataset
-
-    return [e.name for e in DATASETS.entries() if isinstance(e.value, IdxDataset)]
 
 
 @app.command("datasets")
@@ -94,22 +75,14 @@ def datasets_command(data_dir: Path = DATA_DIR_OPTION) -> None:
     """
     from rich.table import Table
 
-    from dlzero_cli.data.catalog import DATASETS
-    from dlzero_cli.data.remote import IdxDataset
+    from dlzero_cli.data.catalog import describe_datasets
 
     table = Table(show_header=True, header_style="bold")
     for column in ("dataset", "classes", "input", "train / test", "license", "source", "local"):
         table.add_column(column, no_wrap=column in ("dataset", "input"))
-    for entry in DATASETS.entries():
-        ds = entry.value
-        if isinstance(ds, IdxDataset):
-            present = ds.present_splits(data_dir)
-            local = ", ".join(present) if present else "no"
-            sizes = "60,000 / 10,000"
-            source = f"download ({len(ds.mirrors)} mirrors)"
-        else:
-            local, source = "yes", "embedded"
-            sizes = " / ".join(f"{len(ds.load(s)):,}" for s in ("train", "test"))
-        shape = "x".join(map(str, ds.input_shape))
-        table.add_row(ds.name, str(ds.classes), shape, sizes, ds.license, source, local)
+    for info in describe_datasets(data_dir):
+        local = (", ".join(info.present) or "no") if info.downloadable else "yes"
+        sizes = " / ".join(f"{size:,}" for size in info.split_sizes.values())
+        shape = "x".join(map(str, info.input_shape))
+        table.add_row(info.name, str(info.classes), shape, sizes, info.license, info.origin, local)
     stdout.print(table)

@@ -25,17 +25,11 @@ def summary_command(
     dlzero summary mnist-784-50-100-10 --set train.batch_size=1
     ```
     """
-    import numpy as np
-
     from dlzero_cli.cli.tables import network_table
     from dlzero_cli.config import load_config
-    from dlzero_cli.data.catalog import DATASETS
-    from dlzero_cli.model import Model
+    from dlzero_cli.model import summarize
 
-    loaded = load_config(config, set_)
-    cfg = loaded.config
-    dataset = DATASETS.get(cfg.data.dataset)
-    model = Model.from_config(cfg, dataset, np.random.default_rng(cfg.seed))
-    rows = model.network.summary(dataset.input_shape)
-    title = f"{cfg.name}: {dataset.name}, output {cfg.model.output}, loss {cfg.loss}"
-    stdout.print(network_table(rows, dataset.input_shape, cfg.train.batch_size, title))
+    summary = summarize(load_config(config, set_))
+    stdout.print(
+        network_table(summary.layers, summary.input_shape, summary.batch_size, summary.title)
+    )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
@@ -51,11 +52,26 @@ class Dataset:
     def classes(self) -> int:
         return len(self.class_names)
 
+    # False: the data ships inside dlzero; True: `dlzero download` fetches it.
+    downloadable: ClassVar[bool] = False
+
     def load(self, split: str, data_dir: Path | None = None) -> Arrays:
         raise NotImplementedError
 
     def is_available(self, data_dir: Path | None = None) -> bool:
         return True
+
+    def split_sizes(self) -> dict[str, int]:
+        """Samples per split, without needing the data to be here."""
+        return {split: len(self.load(split)) for split in SPLITS}
+
+    def present_splits(self, data_dir: Path | None = None) -> list[str]:
+        """The splits whose data is here (all of them for embedded data)."""
+        return list(SPLITS)
+
+    def origin(self) -> str:
+        """Where the data comes from, in a few words."""
+        return self.source
 
 
 DATASETS: Registry[Dataset] = Registry("dataset")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
@@ -36,6 +37,14 @@ class IdxDataset(Dataset):
     files: dict[str, tuple[FileSpec, FileSpec]] = field(default_factory=dict)
     mirrors: tuple[str, ...] = ()
     debian_package: str | None = None
+    downloadable: ClassVar[bool] = True
+
+    def split_sizes(self) -> dict[str, int]:
+        # An IDX label file is an 8-byte header and one byte per sample.
+        return {split: self.files[split][1].payload_size - 8 for split in SPLITS}
+
+    def origin(self) -> str:
+        return f"download ({len(self.mirrors)} mirrors)"
 
     def folder(self, data_dir: Path | None) -> DatasetFolder:
         return DatasetFolder((data_dir or default_data_dir()) / self.name)

@@ -7,6 +7,9 @@ slices into the input gradient: loops over the kernel window, never over pixels 
 samples. Max pooling whose window tiles the input (2x2, stride 2) works on strided
 views instead of gathering. Feature maps keep the public (N, C, H, W) shape while
 their memory is channel-major (C, N, H, W), the order the matrix products produce.
+
+`im2col`, `col2im`, `running_max` and `first_max_masks` are the building blocks the
+layers here and the fused conv-ReLU-pool step (engine/fused.py) share.
 """
 
 from __future__ import annotations
@@ -16,7 +19,15 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from dlzero_cli.engine.layers import LAYERS, BatchNorm, Layer, Scratch
+from dlzero_cli.engine.layers import (
+    INIT_SETTING,
+    LAYERS,
+    Layer,
+    Scratch,
+    Setting,
+    ShapeError,
+    image_shape,
+)
 
 
 def conv_output_size(size: int, kernel: int, stride: int, pad: int) -> int:
@@ -50,19 +61,131 @@ def _col2im_add(
             ]
 
 
+# --------------------------------------------------------------------------- building blocks
+
+
+def im2col(
+    scratch: Scratch, x: np.ndarray, kh: int, kw: int, stride: int, pad: int, block: int = 1
+) -> np.ndarray:
+    """(C*kh*kw + 1, N*OH*OW) columns of x's windows; the last row is ones (the bias).
+
+    Channel-major: col[(c, i, j), (n, y, x)] = x[n, c, y*s + i, x*s + j], one strided
+    slice copy per kernel position into a buffer reused from call to call. With
+    `block` k > 1 the columns are ordered by position in a k x k pooling window first:
+    column (di, dj, n, y, x) holds conv output (n, y*k + di, x*k + dj), so a product
+    with these columns lays each pooling window's values in k*k contiguous blocks
+    (OH and OW must be multiples of k).
+    """
+    n, channels, h, w = x.shape
+    k, s = block, stride
+    ph = conv_output_size(h, kh, s, pad) // k
+    pw = conv_output_size(w, kw, s, pad) // k
+    rows = channels * kh * kw
+    source = _pad(x, pad).transpose(1, 0, 2, 3)  # (C, N, H, W) view
+    col_ones = scratch.get("col", (rows + 1, k * k * n * ph * pw), x.dtype)
+    col_ones[rows] = 1
+    col = col_ones[:rows].reshape(channels, kh, kw, k, k, n, ph, pw)
+    for i in range(kh):
+        for j in range(kw):
+            window = source[:, :, i : i + s * k * ph : s, j : j + s * k * pw : s]
+            col[:, i, j] = window.reshape(channels, n, ph, k, pw, k).transpose(0, 3, 5, 1, 2, 4)
+    return col_ones
+
+
+def col2im(
+    grad_col: np.ndarray,
+    x_shape: tuple[int, ...],
+    kh: int,
+    kw: int,
+    stride: int,
+    pad: int,
+    block: int = 1,
+) -> np.ndarray:
+    """The input gradient (N, C, H, W) from the (C*kh*kw, columns) gradient of `im2col`'s
+    columns (the same `block` order): each kernel position's slice added back."""
+    n, channels, h, w = x_shape
+    k, s, p = block, stride, pad
+    ph = conv_output_size(h, kh, s, p) // k
+    pw = conv_output_size(w, kw, s, p) // k
+    patches = grad_col.reshape(channels, kh, kw, k, k, n, ph, pw)
+    dx = np.zeros((channels, n, h + 2 * p, w + 2 * p), dtype=grad_col.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            target = dx[:, :, i : i + s * k * ph : s, j : j + s * k * pw : s]
+            # A view (the strides split evenly), so += lands in dx.
+            target.reshape(channels, n, ph, k, pw, k)[...] += patches[:, i, j].transpose(
+                0, 3, 4, 1, 5, 2
+            )
+    return _unpad(dx, p).transpose(1, 0, 2, 3)
+
+
+def weights_with_bias(scratch: Scratch, conv: Conv2D, dtype: np.dtype) -> np.ndarray:
+    """(F, C*kh*kw + 1): the filters as rows with the bias as the last column, to
+    multiply `im2col`'s columns (whose last row is ones)."""
+    W = conv.params["W"]
+    filters = W.shape[0]
+    rows = W[0].size
+    packed = scratch.get("W_b", (filters, rows + 1), dtype)
+    packed[:, :rows] = W.reshape(filters, -1)
+    packed[:, rows] = conv.params["b"]
+    return packed
+
+
+def store_weight_grads(conv: Conv2D, with_bias: np.ndarray) -> None:
+    """Split an (F, C*kh*kw + 1) gradient (the product against the row of ones gives the
+    bias's) into the layer's W and b gradients."""
+    filters = with_bias.shape[0]
+    conv.grads["W"].reshape(filters, -1)[...] = with_bias[:, :-1]
+    conv.grads["b"][...] = with_bias[:, -1]
+
+
+def running_max(parts: list[np.ndarray], out: np.ndarray) -> np.ndarray:
+    """The element-wise maximum of equally shaped `parts`, into `out`."""
+    np.copyto(out, parts[0])
+    for part in parts[1:]:
+        np.maximum(out, part, out=out)
+    return out
+
+
+def first_max_masks(
+    scratch: Scratch, parts: list[np.ndarray], maximum: np.ndarray
+) -> list[np.ndarray]:
+    """Per part, where it holds `maximum`, the first part winning ties: the path the
+    gradient of a max takes. In-place ops into reused masks, no temporaries."""
+    free = scratch.get("free", maximum.shape, np.bool_)  # outputs whose winner is open
+    free[...] = True
+    masks = []
+    for index, part in enumerate(parts[:-1]):
+        winner = np.equal(part, maximum, out=scratch.get(f"winner{index}", maximum.shape, np.bool_))
+        winner &= free
+        free ^= winner
+        masks.append(winner)
+    masks.append(free)  # no earlier part held the maximum
+    return masks
+
+
+# --------------------------------------------------------------------------- layers
+
+
 @LAYERS.register("conv", "2-D convolution: filters x channels x kh x kw, stride, padding")
 class Conv2D(Layer):
     """(N, C, H, W) -> (N, F, OH, OW) with W (F, C, kh, kw) and b (F,), the book's layout.
 
-    im2col is built "channel-major": col[(c, i, j), (n, y, x)] = x[n, c, y*s + i, x*s + j],
-    one strided slice copy per kernel position (kh*kw copies, each of all channels,
-    samples and positions at once) into a buffer reused from batch to batch. Then
-    out = W (F, C*kh*kw) @ col is one matrix product, and it lands in memory as
-    (F, N, OH, OW): the returned array is that memory seen as (N, F, OH, OW). The
-    pooling and activation layers after it work in that layout without copying.
+    Forward is `im2col` then one matrix product W (F, C*kh*kw) @ col, whose result lands
+    in memory as (F, N, OH, OW): the returned array is that memory seen as
+    (N, F, OH, OW). The pooling and activation layers after it work in that layout
+    without copying.
     """
 
     kind = "conv"
+    settings = (
+        Setting("filters", int, minimum=1),
+        Setting("kernel", int, minimum=1, pair=True),
+        Setting("stride", int, 1, minimum=1),
+        Setting("padding", int, 0, minimum=0),
+        INIT_SETTING,
+    )
+    weighted = True
     decayed = ("W",)
 
     def __init__(self, W: np.ndarray, b: np.ndarray, stride: int = 1, pad: int = 0) -> None:
@@ -74,18 +197,31 @@ class Conv2D(Layer):
         self._scratch = Scratch()
 
     @classmethod
+    def build(cls, settings, input_shape, dtype, rng=None) -> Conv2D:
+        channels, _, _ = image_shape(input_shape, cls.kind)
+        kernel = settings["kernel"]
+        kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
+        W = np.zeros((settings["filters"], channels, kh, kw), dtype)
+        return cls(W, np.zeros(settings["filters"], dtype), settings["stride"], settings["padding"])
+
+    @classmethod
     def from_spec(cls, spec: dict[str, Any], dtype: np.dtype, rng=None) -> Conv2D:
         shape = (spec["filters"], spec["channels"], *spec["kernel"])
         return cls(
-            np.zeros(shape, dtype), np.zeros(spec["filters"], dtype), spec["stride"], spec["pad"]
-        )
+            np.zeros(shape, dtype), np.zeros(spec["filters"], dtype), spec["stride"],
+            spec["padding"],
+        )  # fmt: skip
 
     def spec(self) -> dict[str, Any]:
         filters, channels, kh, kw = self.params["W"].shape
         return {
             "type": self.kind, "filters": filters, "channels": channels, "kernel": [kh, kw],
-            "stride": self.stride, "pad": self.pad,
+            "stride": self.stride, "padding": self.pad,
         }  # fmt: skip
+
+    def describe(self) -> str:
+        filters, _, kh, kw = self.params["W"].shape
+        return f"conv {filters}x{kh}x{kw}" + _stride_pad(self.stride, self.pad, 1)
 
     @property
     def fan_in(self) -> int:
@@ -93,96 +229,98 @@ class Conv2D(Layer):
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         filters, _, kh, kw = self.params["W"].shape
-        _, h, w = input_shape
-        return (
-            filters,
-            conv_output_size(h, kh, self.stride, self.pad),
-            conv_output_size(w, kw, self.stride, self.pad),
-        )
+        _, h, w = image_shape(input_shape, self.kind)
+        oh = conv_output_size(h, kh, self.stride, self.pad)
+        ow = conv_output_size(w, kw, self.stride, self.pad)
+        if oh < 1 or ow < 1:
+            raise ShapeError(
+                f"a {kh}x{kw} kernel with padding {self.pad} does not fit the {h}x{w} input; "
+                "use a smaller kernel or more padding",
+                "kernel",
+            )
+        return (filters, oh, ow)
 
     def macs(self, input_shape: tuple[int, ...]) -> int:
         _, oh, ow = self.output_shape(input_shape)
         return self.params["W"].size * oh * ow
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        W = self.params["W"]
-        filters, channels, kh, kw = W.shape
+        filters, _, kh, kw = self.params["W"].shape
         n, _, h, w = x.shape
-        s, p = self.stride, self.pad
-        oh, ow = conv_output_size(h, kh, s, p), conv_output_size(w, kw, s, p)
+        oh = conv_output_size(h, kh, self.stride, self.pad)
+        ow = conv_output_size(w, kw, self.stride, self.pad)
         self._x_shape, self._out_hw = x.shape, (oh, ow)
-        source = _pad(x, p).transpose(1, 0, 2, 3)  # (C, N, H, W) view
-        rows = channels * kh * kw
-        # One extra row of ones carries the bias through the matrix product.
-        col_ones = self._scratch.get("col", (rows + 1, n * oh * ow), x.dtype)
-        col_ones[rows] = 1
-        col = col_ones[:rows].reshape(channels, kh, kw, n, oh, ow)
-        for i in range(kh):
-            for j in range(kw):
-                col[:, i, j] = source[:, :, i : i + s * oh : s, j : j + s * ow : s]
-        self._col_ones = col_ones
-        weights = self._scratch.get("W_b", (filters, rows + 1), x.dtype)
-        weights[:, :rows] = W.reshape(filters, -1)
-        weights[:, rows] = self.params["b"]
+        self._col_ones = im2col(self._scratch, x, kh, kw, self.stride, self.pad)
+        weights = weights_with_bias(self._scratch, self, x.dtype)
         out = self._scratch.get("out", (filters, n * oh * ow), x.dtype)
-        np.matmul(weights, col_ones, out=out)
+        np.matmul(weights, self._col_ones, out=out)
         return out.reshape(filters, n, oh, ow).transpose(1, 0, 2, 3)
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         W = self.params["W"]
-        filters, channels, kh, kw = W.shape
+        filters, _, kh, kw = W.shape
         n = dout.shape[0]
         oh, ow = self._out_hw
         dout_matrix = dout.transpose(1, 0, 2, 3).reshape(filters, n * oh * ow)
         # Against the row of ones, the same product gives the bias gradient.
-        both = self._scratch.get("dW_db", (filters, channels * kh * kw + 1), dout.dtype)
+        both = self._scratch.get("dW_db", (filters, W[0].size + 1), dout.dtype)
         np.matmul(dout_matrix, self._col_ones.T, out=both)
-        self.grads["W"].reshape(filters, -1)[...] = both[:, :-1]
-        self.grads["b"][...] = both[:, -1]
+        store_weight_grads(self, both)
         if not self.needs_input_grad:
             return np.empty(0, dtype=dout.dtype)
-        patches = (W.reshape(filters, -1).T @ dout_matrix).reshape(channels, kh, kw, n, oh, ow)
-        _, _, h, w = self._x_shape
-        p, s = self.pad, self.stride
-        dx = np.zeros((channels, n, h + 2 * p, w + 2 * p), dtype=dout.dtype)
-        for i in range(kh):
-            for j in range(kw):
-                dx[:, :, i : i + s * oh : s, j : j + s * ow : s] += patches[:, i, j]
-        if p:
-            dx = dx[:, :, p:-p, p:-p]
-        return dx.transpose(1, 0, 2, 3)
+        grad_col = W.reshape(filters, -1).T @ dout_matrix
+        return col2im(grad_col, self._x_shape, kh, kw, self.stride, self.pad)
+
+
+def _stride_pad(stride: int, pad: int, usual_stride: int) -> str:
+    """' stride 2 pad 1', leaving out the usual values."""
+    text = f" stride {stride}" if stride != usual_stride else ""
+    return text + (f" pad {pad}" if pad else "")
 
 
 class _Pool(Layer):
     """Shared shape logic of the pooling layers: a size x size window, stride, padding."""
+
+    settings = (
+        Setting("size", int, minimum=1),
+        Setting("stride", int, None, minimum=1, nullable=True),  # null: the window size
+        Setting("padding", int, 0, minimum=0),
+    )
+    shorthand = "size"
 
     def __init__(self, size: int, stride: int | None = None, pad: int = 0) -> None:
         super().__init__()
         self.size, self.stride, self.pad = size, stride or size, pad
 
     @classmethod
+    def build(cls, settings, input_shape, dtype, rng=None) -> _Pool:
+        image_shape(input_shape, cls.kind)
+        return cls(settings["size"], settings["stride"], settings["padding"])
+
+    @classmethod
     def from_spec(cls, spec: dict[str, Any], dtype: np.dtype, rng=None) -> _Pool:
-        return cls(spec["size"], spec["stride"], spec["pad"])
+        return cls(spec["size"], spec["stride"], spec["padding"])
 
     def spec(self) -> dict[str, Any]:
-        return {"type": self.kind, "size": self.size, "stride": self.stride, "pad": self.pad}
+        return {"type": self.kind, "size": self.size, "stride": self.stride, "padding": self.pad}
+
+    def describe(self) -> str:
+        return f"{self.kind} {self.size}x{self.size}" + _stride_pad(
+            self.stride, self.pad, self.size
+        )
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
-        c, h, w = input_shape
-        return (
-            c,
-            conv_output_size(h, self.size, self.stride, self.pad),
-            conv_output_size(w, self.size, self.stride, self.pad),
-        )
+        c, h, w = image_shape(input_shape, self.kind)
+        oh = conv_output_size(h, self.size, self.stride, self.pad)
+        ow = conv_output_size(w, self.size, self.stride, self.pad)
+        if oh < 1 or ow < 1:
+            raise ShapeError(f"a {self.size}x{self.size} window does not fit the {h}x{w} input")
+        return (c, oh, ow)
 
-    def _tiles(self, x: np.ndarray) -> bool:
-        """The windows cover the input exactly once: pooling is a reshape."""
-        return (
-            self.pad == 0
-            and self.stride == self.size
-            and x.shape[2] % self.size == 0
-            and x.shape[3] % self.size == 0
-        )
+    def tiles(self, height: int, width: int) -> bool:
+        """The windows cover a height x width input exactly once: pooling is a reshape."""
+        k = self.size
+        return self.pad == 0 and self.stride == k and height % k == 0 and width % k == 0
 
 
 @LAYERS.register("maxpool", "the largest value of each window")
@@ -205,9 +343,9 @@ class MaxPool2D(_Pool):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self._x_shape = x.shape
-        if self._tiles(x):
+        self._tiled = self.tiles(x.shape[2], x.shape[3])  # backward takes the same path
+        if self._tiled:
             return self._forward_tiles(x)
-        n, c, h, w = x.shape
         k, s = self.size, self.stride
         windows = _windows(_pad(x, self.pad, -np.inf), k, k, s)
         flat = windows.reshape(*windows.shape[:4], k * k)
@@ -218,29 +356,15 @@ class MaxPool2D(_Pool):
         k = self.size
         channel_major = np.ascontiguousarray(x.transpose(1, 0, 2, 3))  # free after a conv
         views = [channel_major[:, :, i::k, j::k] for i in range(k) for j in range(k)]
-        scratch = self._scratch
-        out = scratch.get("out", views[0].shape, x.dtype)
-        np.copyto(out, views[0])
-        for view in views[1:]:
-            np.maximum(out, view, out=out)
+        out = running_max(views, self._scratch.get("out", views[0].shape, x.dtype))
         if self.training:
-            # Where each maximum came from, the first position winning ties; `free`
-            # marks outputs whose winner is still open (in-place ops, no temporaries).
-            free = scratch.get("free", out.shape, np.bool_)
-            free[...] = True
-            self._winners = []
-            for index, view in enumerate(views[:-1]):
-                winner = np.equal(view, out, out=scratch.get(f"winner{index}", out.shape, np.bool_))
-                winner &= free
-                free ^= winner
-                self._winners.append(winner)
-            self._winners.append(free)  # no earlier position held the maximum
+            self._winners = first_max_masks(self._scratch, views, out)
         return out.transpose(1, 0, 2, 3)
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         n, c, h, w = self._x_shape
         k, s = self.size, self.stride
-        if self.pad == 0 and s == k and h % k == 0 and w % k == 0:
+        if self._tiled:
             grad = dout.transpose(1, 0, 2, 3)
             dx = self._scratch.get("dx", (c, n, h, w), dout.dtype)
             positions = [(i, j) for i in range(k) for j in range(k)]
@@ -265,7 +389,7 @@ class AvgPool2D(_Pool):
         n, c, h, w = x.shape
         k = self.size
         self._x_shape = x.shape
-        if self._tiles(x):
+        if self.tiles(h, w):
             return x.reshape(n, c, h // k, k, w // k, k).mean(axis=(3, 5))
         return _windows(_pad(x, self.pad), k, k, self.stride).mean(axis=(4, 5))
 
@@ -293,145 +417,3 @@ class Flatten(Layer):
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         return dout.reshape(self._x_shape)
-
-
-@LAYERS.register("batchnorm2d", "batch norm per channel over (N, H, W), for conv feature maps")
-class BatchNorm2D(BatchNorm):
-    """Spatial batch norm: each channel normalised over the batch and all positions."""
-
-    kind = "batchnorm2d"
-
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        n, c, h, w = x.shape
-        self._shape = x.shape
-        # (N*H*W, C) as a view of the channel-major memory a conv leaves behind.
-        flat = x.transpose(1, 0, 2, 3).reshape(c, -1).T
-        return self._unflatten(super().forward(flat))
-
-    def backward(self, dout: np.ndarray) -> np.ndarray:
-        c = self._shape[1]
-        flat = dout.transpose(1, 0, 2, 3).reshape(c, -1).T
-        return self._unflatten(super().backward(flat))
-
-    def _unflatten(self, flat: np.ndarray) -> np.ndarray:
-        n, c, h, w = self._shape
-        return flat.T.reshape(c, n, h, w).transpose(1, 0, 2, 3)
-
-
-class ConvReluPool:
-    """Conv2D -> ReLU -> MaxPool2D run as one step when the pooling tiles the conv output.
-
-    The im2col columns are ordered pooling-window-position first: column (di, dj, n, y, x)
-    is conv output (n, y*k + di, x*k + dj). The matrix product then lays the k*k values
-    of every pooling window in k*k contiguous blocks, so max pooling is a running
-    maximum over whole blocks, and on the way back the weight gradient is one product
-    per block with the pooled gradient: the full-size gradient map is never built.
-    Values are those of the three layers run one by one (floating-point sums may be
-    grouped differently); the parameters and gradients are the Conv2D layer's.
-    """
-
-    def __init__(self, conv: Conv2D, relu: Layer, pool: MaxPool2D) -> None:
-        self.conv, self.relu, self.pool = conv, relu, pool
-        self._scratch = Scratch()
-        self._fused = False
-
-    def _fits(self, x: np.ndarray) -> bool:
-        _, _, kh, kw = self.conv.params["W"].shape
-        oh = conv_output_size(x.shape[2], kh, self.conv.stride, self.conv.pad)
-        ow = conv_output_size(x.shape[3], kw, self.conv.stride, self.conv.pad)
-        k = self.pool.size
-        return self.pool.pad == 0 and self.pool.stride == k and oh % k == 0 and ow % k == 0
-
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        self._fused = self._fits(x)
-        if not self._fused:  # the layers one by one (pooling first: see _execution_order)
-            return self.relu.forward(self.pool.forward(self.conv.forward(x)))
-        conv, k = self.conv, self.pool.size
-        W, b = conv.params["W"], conv.params["b"]
-        filters, channels, kh, kw = W.shape
-        n, _, h, w = x.shape
-        s, p = conv.stride, conv.pad
-        ph = conv_output_size(h, kh, s, p) // k
-        pw = conv_output_size(w, kw, s, p) // k
-        blocks, q = k * k, n * ph * pw
-        rows = channels * kh * kw
-        self._x_shape, self._dims = x.shape, (filters, channels, kh, kw, n, ph, pw, k, q)
-        source = _pad(x, p).transpose(1, 0, 2, 3)  # (C, N, H, W)
-        col_ones = self._scratch.get("col", (rows + 1, blocks * q), x.dtype)
-        col_ones[rows] = 1  # the bias rides along the product
-        col = col_ones[:rows].reshape(channels, kh, kw, k, k, n, ph, pw)
-        for i in range(kh):
-            for j in range(kw):
-                window = source[:, :, i : i + s * k * ph : s, j : j + s * k * pw : s]
-                col[:, i, j] = window.reshape(channels, n, ph, k, pw, k).transpose(0, 3, 5, 1, 2, 4)
-        self._col_ones = col_ones
-        weights = self._scratch.get("W_b", (filters, rows + 1), x.dtype)
-        weights[:, :rows] = W.reshape(filters, -1)
-        weights[:, rows] = b
-        out = self._scratch.get("out", (filters, blocks * q), x.dtype)
-        np.matmul(weights, col_ones, out=out)
-        parts = [out[:, m * q : (m + 1) * q] for m in range(blocks)]
-        pooled = self._scratch.get("pooled", (filters, q), x.dtype)
-        np.copyto(pooled, parts[0])
-        for part in parts[1:]:
-            np.maximum(pooled, part, out=pooled)
-        if conv.training:
-            free = self._scratch.get("free", pooled.shape, np.bool_)
-            free[...] = True
-            self._winners = []
-            for m, part in enumerate(parts[:-1]):
-                winner = np.equal(
-                    part, pooled, out=self._scratch.get(f"w{m}", pooled.shape, np.bool_)
-                )
-                winner &= free
-                free ^= winner
-                self._winners.append(winner)
-            self._winners.append(free)
-            self._positive = np.greater(
-                pooled, 0, out=self._scratch.get("mask", pooled.shape, np.bool_)
-            )
-        result = np.maximum(pooled, 0, out=self._scratch.get("result", pooled.shape, x.dtype))
-        return result.reshape(filters, n, ph, pw).transpose(1, 0, 2, 3)
-
-    def backward(self, dout: np.ndarray) -> np.ndarray:
-        if not self._fused:
-            return self.conv.backward(self.pool.backward(self.relu.backward(dout)))
-        conv = self.conv
-        filters, channels, kh, kw, n, ph, pw, k, q = self._dims
-        rows = channels * kh * kw
-        grad = self._scratch.get("grad", (filters, q), dout.dtype)
-        # Read dout through its (C, N, H, W) view: no copy of it first.
-        np.multiply(
-            dout.transpose(1, 0, 2, 3),
-            self._positive.reshape(filters, n, ph, pw),
-            out=grad.reshape(filters, n, ph, pw),
-        )
-        both = self._scratch.get("dW_db", (filters, rows + 1), dout.dtype)
-        part = self._scratch.get("part", (filters, rows + 1), dout.dtype)
-        block = self._scratch.get("block", (filters, q), dout.dtype)
-        both[...] = 0
-        blocks = []
-        for m, winner in enumerate(self._winners):
-            np.multiply(grad, winner, out=block)
-            np.matmul(block, self._col_ones[:, m * q : (m + 1) * q].T, out=part)
-            both += part
-            if conv.needs_input_grad:
-                blocks.append(block.copy())
-        conv.grads["W"].reshape(filters, -1)[...] = both[:, :rows]
-        conv.grads["b"][...] = both[:, rows]
-        if not conv.needs_input_grad:
-            return np.empty(0, dtype=dout.dtype)
-        full = np.concatenate(blocks, axis=1)  # (F, k*k*Q): the conv output's gradient
-        patches = (conv.params["W"].reshape(filters, -1).T @ full).reshape(
-            channels, kh, kw, k, k, n, ph, pw
-        )
-        _, _, h, w = self._x_shape
-        s, p = conv.stride, conv.pad
-        dx = np.zeros((channels, n, h + 2 * p, w + 2 * p), dtype=dout.dtype)
-        for i in range(kh):
-            for j in range(kw):
-                target = dx[:, :, i : i + s * k * ph : s, j : j + s * k * pw : s]
-                target.reshape(channels, n, ph, k, pw, k)[...] += patches[:, i, j].transpose(
-                    0, 3, 4, 1, 5, 2
-                )
-        return _unpad(dx, p).transpose(1, 0, 2, 3)

@@ -5,17 +5,24 @@ The protocol (see `Layer`): `params` and `grads` are dicts with the same keys;
 `buffers` holds state that is saved but not trained (batch norm's running moments);
 `forward(x)` returns the output; `backward(dout)` returns dL/dx and fills `grads`.
 Backward never mutates `dout`. `training` switches layers such as dropout and batch
-norm between their two behaviours. `spec()` is the JSON-able description that
-rebuilds the layer (without its parameter values) through the LAYERS registry.
+norm between their two behaviours.
+
+A layer kind is declared once, on its class: `kind` is its name everywhere (YAML layer
+lists, weight files, the LAYERS registry), `settings` what a layer-list entry takes,
+`build` turns those settings and the input's shape into a layer, `output_shape` is the
+shape rule, `spec()`/`from_spec` the weight file's description, `describe()` the name
+tables show. The config, the summary table and the weight files all read these.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 
 from dlzero_cli.engine import functional as F
+from dlzero_cli.engine.init import INITIALIZERS
 from dlzero_cli.engine.registry import Registry
 from dlzero_cli.errors import EngineError
 
@@ -64,11 +71,74 @@ def _same_order(a: np.ndarray, b: np.ndarray) -> bool:
 ACTIVATIONS: Registry[type[Layer]] = Registry("activation")
 OUTPUTS: Registry[type[Layer]] = Registry("output")
 
+REQUIRED: Any = object()  # a Setting without a default must be given
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting a layer-list entry takes, e.g. conv's `kernel`, as plain data.
+
+    The engine names types and bounds without any validation library; the config
+    package turns these into its schema and its error messages. Bounds: `minimum` is
+    inclusive, `above` and `below` exclusive.
+    """
+
+    name: str
+    type: type  # int, float or str
+    default: Any = REQUIRED
+    minimum: float | None = None
+    above: float | None = None
+    below: float | None = None
+    choices: tuple[str, ...] = ()
+    registry: Registry[Any] | None = None  # a name registered there, or null
+    pair: bool = False  # a number, or two: [height, width]
+    nullable: bool = False  # null is allowed (and means "the usual")
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+
+class ShapeError(ValueError):
+    """A layer that does not fit its input; `setting` names the setting to change,
+    or None when the layer as a whole is out of place."""
+
+    def __init__(self, message: str, setting: str | None = None) -> None:
+        super().__init__(message)
+        self.setting = setting
+
+
+def _size(name: str, default: Any = REQUIRED, **bounds: Any) -> Setting:
+    return Setting(name, int, default, minimum=1, **bounds)
+
+
+INIT_SETTING = Setting("init", str, None, registry=INITIALIZERS, nullable=True)
+
+
+def image_shape(shape: tuple[int, ...], kind: str) -> tuple[int, int, int]:
+    """`shape` as (channels, height, width), or a ShapeError for a layer `kind` that
+    needs images."""
+    if len(shape) != 3:
+        raise ShapeError(
+            f"{kind} needs image inputs (channels x height x width), but its input has shape "
+            f"{'x'.join(map(str, shape))}; put it before any dense or flatten layer"
+        )
+    return shape  # type: ignore[return-value]
+
 
 class Layer:
     """Base class: a layer without parameters that passes shapes through."""
 
     kind: ClassVar[str] = ""
+    # The settings of a layer-list entry, and the one a bare number stands for
+    # ({dense: 100} is {dense: {units: 100}}).
+    settings: ClassVar[tuple[Setting, ...]] = ()
+    shorthand: ClassVar[str | None] = None
+    # Layers with weights drawn by an initialiser, numbered like the book's W1, W2, ...
+    weighted: ClassVar[bool] = False
+    # May follow the last weighted layer without changing what its scores mean (the
+    # book's DeepConvNet ends with dropout).
+    passes_scores: ClassVar[bool] = False
     # False for functions whose derivative is zero almost everywhere (the step):
     # gradient descent cannot train through them.
     differentiable: ClassVar[bool] = True
@@ -87,7 +157,20 @@ class Layer:
     def backward(self, dout: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
+    @classmethod
+    def build(
+        cls,
+        settings: dict[str, Any],
+        input_shape: tuple[int, ...],
+        dtype: np.dtype,
+        rng: np.random.Generator | None = None,
+    ) -> Layer:
+        """A layer from validated layer-list settings, for one sample's `input_shape`
+        (zero parameters, to be initialised); ShapeError when it cannot take that input."""
+        return cls()
+
     def spec(self) -> dict[str, Any]:
+        """The JSON-able description that `from_spec` rebuilds the layer from."""
         return {"type": self.kind}
 
     @classmethod
@@ -97,23 +180,35 @@ class Layer:
         return cls()
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
-        """Shape of one sample's output given one sample's input shape."""
+        """Shape of one sample's output given one sample's input shape; ShapeError when
+        the input does not fit."""
         return input_shape
+
+    def describe(self) -> str:
+        """A short name for tables: 'conv 30x5x5', 'affine 784->50'."""
+        return self.kind
+
+    def parameter_count(self) -> int:
+        return sum(p.size for p in self.params.values())
 
     def macs(self, input_shape: tuple[int, ...]) -> int:
         """Multiply-adds per sample (0 for layers without a matrix product)."""
         return 0
 
 
-@LAYERS.register("affine", "dense layer: x @ W + b")
+@LAYERS.register("dense", "fully connected: x @ W + b")
 class Affine(Layer):
-    """Dense layer y = x W + b: (N, in) -> (N, out), W is (in, out), b is (out,).
+    """Dense (the book's Affine) layer y = x W + b: (N, in) -> (N, out), W is (in, out),
+    b is (out,).
 
     Inputs with more than two axes are flattened per sample, as the book does, and
     dx gets the input's shape back.
     """
 
-    kind = "affine"
+    kind = "dense"
+    settings = (_size("units"), INIT_SETTING)
+    shorthand = "units"
+    weighted = True
     decayed = ("W",)
 
     def __init__(self, W: np.ndarray, b: np.ndarray) -> None:
@@ -131,6 +226,10 @@ class Affine(Layer):
         return cls(np.zeros((n_in, n_out), dtype=dtype), np.zeros(n_out, dtype=dtype))
 
     @classmethod
+    def build(cls, settings, input_shape, dtype, rng=None) -> Affine:
+        return cls.zeros(int(np.prod(input_shape)), settings["units"], dtype)
+
+    @classmethod
     def from_spec(
         cls, spec: dict[str, Any], dtype: np.dtype, rng: np.random.Generator | None = None
     ) -> Affine:
@@ -139,6 +238,10 @@ class Affine(Layer):
     def spec(self) -> dict[str, Any]:
         n_in, n_out = self.params["W"].shape
         return {"type": self.kind, "in": n_in, "out": n_out}
+
+    def describe(self) -> str:
+        n_in, n_out = self.params["W"].shape
+        return f"affine {n_in}->{n_out}"  # the book's name for it
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         return (self.params["W"].shape[1],)
@@ -260,7 +363,6 @@ class Identity(Layer):
 
 
 @OUTPUTS.register("softmax", "probabilities over the classes (sum to 1)")
-@LAYERS.register("softmax", "exp(x) / sum(exp(x)) per row")
 class Softmax(Layer):
     """Row-wise softmax, (N, C) -> (N, C).
 
@@ -279,9 +381,10 @@ class Softmax(Layer):
         return y * (dout - (dout * y).sum(axis=1, keepdims=True))
 
 
-@LAYERS.register("batchnorm", "normalise each feature over the batch, then scale and shift")
+@LAYERS.register("batchnorm", "normalise each feature (each channel of images) over the batch")
 class BatchNorm(Layer):
-    """Batch normalisation over (N, D) inputs (Ioffe & Szegedy, the book's chapter 6).
+    """Batch normalisation (Ioffe & Szegedy, the book's chapter 6), (N, D) -> (N, D), or
+    (N, C, H, W) -> (N, C, H, W) per channel over the batch and all positions (`spatial`).
 
     Training: each feature is normalised with the batch's mean and variance, then
     y = gamma * x_hat + beta, and the running moments move towards the batch's with
@@ -290,10 +393,22 @@ class BatchNorm(Layer):
     """
 
     kind = "batchnorm"
+    settings = (
+        Setting("momentum", float, 0.9, minimum=0, below=1),
+        Setting("eps", float, 1e-5, above=0),
+    )
+    passes_scores = True
 
-    def __init__(self, features: int, dtype, momentum: float = 0.9, eps: float = 1e-5) -> None:
+    def __init__(
+        self,
+        features: int,
+        dtype,
+        momentum: float = 0.9,
+        eps: float = 1e-5,
+        spatial: bool = False,
+    ) -> None:
         super().__init__()
-        self.momentum, self.eps = momentum, eps
+        self.momentum, self.eps, self.spatial = momentum, eps, spatial
         self.params = {"gamma": np.ones(features, dtype), "beta": np.zeros(features, dtype)}
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
         self.buffers = {
@@ -302,16 +417,50 @@ class BatchNorm(Layer):
         }
 
     @classmethod
+    def build(cls, settings, input_shape, dtype, rng=None) -> BatchNorm:
+        # Conv feature maps are normalised per channel; dense outputs per unit.
+        spatial = len(input_shape) == 3
+        features = input_shape[0] if spatial else int(np.prod(input_shape))
+        return cls(features, dtype, settings["momentum"], settings["eps"], spatial)
+
+    @classmethod
     def from_spec(
         cls, spec: dict[str, Any], dtype: np.dtype, rng: np.random.Generator | None = None
     ) -> BatchNorm:
-        return cls(int(spec["features"]), dtype, float(spec["momentum"]), float(spec["eps"]))
+        return cls(
+            int(spec["features"]), dtype, float(spec["momentum"]), float(spec["eps"]),
+            bool(spec["spatial"]),
+        )  # fmt: skip
 
     def spec(self) -> dict[str, Any]:
         features = self.params["gamma"].shape[0]
-        return {"type": self.kind, "features": features, "momentum": self.momentum, "eps": self.eps}
+        return {
+            "type": self.kind, "features": features, "momentum": self.momentum,
+            "eps": self.eps, "spatial": self.spatial,
+        }  # fmt: skip
+
+    def describe(self) -> str:
+        return "batchnorm2d" if self.spatial else "batchnorm"  # PyTorch's names
 
     def forward(self, x: np.ndarray) -> np.ndarray:
+        if not self.spatial:
+            return self._forward(x)
+        self._shape = x.shape
+        c = x.shape[1]
+        # (N*H*W, C) as a view of the channel-major memory a conv leaves behind.
+        return self._unflatten(self._forward(x.transpose(1, 0, 2, 3).reshape(c, -1).T))
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        if not self.spatial:
+            return self._backward(dout)
+        c = self._shape[1]
+        return self._unflatten(self._backward(dout.transpose(1, 0, 2, 3).reshape(c, -1).T))
+
+    def _unflatten(self, flat: np.ndarray) -> np.ndarray:
+        n, c, h, w = self._shape
+        return flat.T.reshape(c, n, h, w).transpose(1, 0, 2, 3)
+
+    def _forward(self, x: np.ndarray) -> np.ndarray:
         gamma, beta = self.params["gamma"], self.params["beta"]
         if not self.training:
             scale = gamma / np.sqrt(self.buffers["running_var"] + self.eps)
@@ -329,7 +478,7 @@ class BatchNorm(Layer):
         running_var += (1 - m) * var
         return self._x_hat * gamma + beta
 
-    def backward(self, dout: np.ndarray) -> np.ndarray:
+    def _backward(self, dout: np.ndarray) -> np.ndarray:
         n = dout.shape[0]
         np.sum(dout, axis=0, out=self.grads["beta"])
         np.sum(dout * self._x_hat, axis=0, out=self.grads["gamma"])
@@ -354,6 +503,12 @@ class Dropout(Layer):
 
     kind = "dropout"
     SCALES = ("train", "inference")
+    settings = (
+        Setting("ratio", float, minimum=0, below=1),
+        Setting("scale", str, "train", choices=SCALES),
+    )
+    shorthand = "ratio"
+    passes_scores = True
 
     def __init__(
         self, ratio: float, rng: np.random.Generator | None = None, scale: str = "train"
@@ -368,13 +523,21 @@ class Dropout(Layer):
         self.rng = rng if rng is not None else np.random.default_rng(0)
 
     @classmethod
+    def build(cls, settings, input_shape, dtype, rng=None) -> Dropout:
+        return cls(settings["ratio"], rng, settings["scale"])
+
+    @classmethod
     def from_spec(
         cls, spec: dict[str, Any], dtype: np.dtype, rng: np.random.Generator | None = None
     ) -> Dropout:
-        return cls(float(spec["ratio"]), rng, spec.get("scale", "train"))
+        return cls(float(spec["ratio"]), rng, spec["scale"])
 
     def spec(self) -> dict[str, Any]:
         return {"type": self.kind, "ratio": self.ratio, "scale": self.scale}
+
+    def describe(self) -> str:
+        book = " (book)" if self.scale == "inference" else ""
+        return f"dropout {self.ratio:g}{book}"
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         keep = x.dtype.type(1 - self.ratio)

@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from dlzero_cli.engine.conv import Conv2D, ConvReluPool, MaxPool2D
-from dlzero_cli.engine.layers import LAYERS, Layer, ReLU
+from dlzero_cli.engine.fused import execution_plan
+from dlzero_cli.engine.layers import LAYERS, Layer
 
 
 class Sequential:
@@ -24,7 +24,7 @@ class Sequential:
         for layer in layers[:1]:
             if hasattr(layer, "needs_input_grad"):
                 layer.needs_input_grad = False
-        self._plan = _execution_order(layers)
+        self._plan = execution_plan(layers)  # the steps they run as: engine/fused.py
 
     @classmethod
     def from_spec(
@@ -33,7 +33,8 @@ class Sequential:
         dtype: np.dtype | type,
         rng: np.random.Generator | None = None,
     ) -> Sequential:
-        """Layers with zero parameters, to be filled by `initialize` or a weight file.
+        """Layers from their specs (`spec()`), with zero parameters, to be filled by
+        `initialize` or a weight file.
 
         `rng` is the generator of layers that draw random numbers (dropout).
         """
@@ -92,7 +93,13 @@ class Sequential:
         _copy_into(self.named_buffers(), arrays, "buffer")
 
     def parameter_count(self) -> int:
-        return sum(p.size for p in self.named_params().values())
+        return sum(layer.parameter_count() for layer in self.layers)
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """One sample's output shape for one sample's `input_shape`."""
+        for layer in self.layers:
+            input_shape = layer.output_shape(input_shape)
+        return input_shape
 
     def summary(self, input_shape: tuple[int, ...]) -> list[LayerSummary]:
         """Per layer: what it is, one sample's output shape, parameters, multiply-adds."""
@@ -101,8 +108,7 @@ class Sequential:
         for index, layer in enumerate(self.layers):
             macs = layer.macs(shape)
             shape = layer.output_shape(shape)
-            params = sum(p.size for p in layer.params.values())
-            rows.append(LayerSummary(index, describe(layer.spec()), shape, params, macs))
+            rows.append(LayerSummary(index, layer.describe(), shape, layer.parameter_count(), macs))
         return rows
 
 
@@ -113,58 +119,6 @@ class LayerSummary:
     output_shape: tuple[int, ...]  # one sample's
     parameters: int
     macs: int  # multiply-adds per sample
-
-
-def describe(spec: dict[str, Any]) -> str:
-    """A short name for a layer spec: 'conv 30x5x5', 'maxpool 2x2', 'affine 784->50'."""
-    kind = spec["type"]
-    if kind == "affine":
-        return f"affine {spec['in']}->{spec['out']}"
-    if kind == "conv":
-        kh, kw = spec["kernel"]
-        return f"conv {spec['filters']}x{kh}x{kw}" + _stride_pad(spec, 1)
-    if kind in ("maxpool", "avgpool"):
-        return f"{kind} {spec['size']}x{spec['size']}" + _stride_pad(spec, spec["size"])
-    if kind == "dropout":
-        book = " (book)" if spec.get("scale") == "inference" else ""
-        return f"dropout {spec['ratio']:g}{book}"
-    return kind
-
-
-def _stride_pad(spec: dict[str, Any], usual_stride: int) -> str:
-    """' stride 2 pad 1', leaving out the usual values."""
-    text = f" stride {spec['stride']}" if spec["stride"] != usual_stride else ""
-    return text + (f" pad {spec['pad']}" if spec["pad"] else "")
-
-
-def _execution_order(layers: list[Layer]) -> list[Layer | ConvReluPool]:
-    """The steps the layers run as; the layers, names and specs keep the user's order.
-
-    - conv -> ReLU -> max-pool runs as one ConvReluPool step (see there).
-    - Otherwise ReLU then max-pool runs as pool then ReLU: max(relu(a), relu(b)) =
-      relu(max(a, b)) because ReLU never decreases, and the gradient takes the same
-      path too (the window's first maximum, then ReLU's mask), so the result is
-      identical while ReLU touches a quarter of the values of a 2x2 pooling.
-    """
-    plan: list[Layer | ConvReluPool] = []
-    i = 0
-    while i < len(layers):
-        trio = layers[i : i + 3]
-        if (
-            len(trio) == 3
-            and isinstance(trio[0], Conv2D)
-            and isinstance(trio[1], ReLU)
-            and isinstance(trio[2], MaxPool2D)
-        ):
-            plan.append(ConvReluPool(*trio))
-            i += 3
-        elif len(trio) >= 2 and isinstance(trio[0], ReLU) and isinstance(trio[1], MaxPool2D):
-            plan += [trio[1], trio[0]]
-            i += 2
-        else:
-            plan.append(layers[i])
-            i += 1
-    return plan
 
 
 def _copy_into(own: dict[str, np.ndarray], arrays: dict[str, np.ndarray], kind: str) -> None:
@@ -194,7 +148,7 @@ def initialize(
     """
     number = 0
     for layer in network.layers:
-        if "W" not in layer.params:
+        if not layer.weighted:
             continue
         number += 1
         W = layer.params["W"]

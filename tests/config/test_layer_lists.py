@@ -40,13 +40,13 @@ def test_a_small_cnn_trains_on_digits(cli, write_config):
         kinds = [layer["type"] for layer in json.loads(str(weights["architecture"]))["layers"]]
     assert kinds == [
         "conv",
-        "batchnorm2d",
+        "batchnorm",
         "relu",
         "maxpool",
-        "affine",
+        "dense",
         "relu",
         "dropout",
-        "affine",
+        "dense",
     ]
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dlzero_cli.engine.conv import AvgPool2D, BatchNorm2D, Conv2D, Flatten, MaxPool2D
+from dlzero_cli.engine.conv import AvgPool2D, Conv2D, Flatten, MaxPool2D
+from dlzero_cli.engine.layers import BatchNorm
 
 
 @pytest.fixture
@@ -83,7 +84,7 @@ def test_max_pool_sends_the_gradient_to_the_first_maximum_only():
 
 def test_flatten_and_spatial_batchnorm(rng, check_layer):
     check_layer(Flatten(), rng.standard_normal((2, 3, 2, 2)), rng)
-    layer = BatchNorm2D(3, np.float64)
+    layer = BatchNorm(3, np.float64, spatial=True)
     layer.params["gamma"][:] = rng.uniform(0.5, 1.5, 3)
     layer.training = True
     x = rng.standard_normal((4, 3, 3, 2)) * 2 + 1
@@ -106,7 +107,7 @@ def test_conv_keeps_float32(rng):
 def test_fused_conv_relu_pool_matches_the_layers_one_by_one(
     rng, channels, stride, pad, size, first
 ):
-    from dlzero_cli.engine.conv import ConvReluPool
+    from dlzero_cli.engine.fused import ConvReluPool
     from dlzero_cli.engine.layers import ReLU
 
     W = rng.standard_normal((4, channels, 3, 3))

@@ -76,7 +76,7 @@ def test_weights_load_without_pickle_and_carry_the_architecture(cli):
     assert cli("train", "xor-2-4-1", "--quiet").exit_code == 0
     with np.load(cli.latest_run() / "weights.npz", allow_pickle=False) as data:
         architecture = json.loads(str(data["architecture"]))
-    assert [layer["type"] for layer in architecture["layers"]] == ["affine", "sigmoid", "affine"]
+    assert [layer["type"] for layer in architecture["layers"]] == ["dense", "sigmoid", "dense"]
     assert architecture["output"] == "sigmoid" and architecture["class_names"] == ["0", "1"]
 
 

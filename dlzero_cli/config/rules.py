@@ -1,0 +1,168 @@
+"""Validation: the schema's types and ranges, then the rules that span several keys
+(layer sizes against the dataset, loss against output, ...). Each problem is one line,
+`file:line: key.path: message`, located through the ConfigSource."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+from pydantic import ValidationError
+
+from dlzero_cli.config.layers import Compiled, LayerProblem, compile_layers
+from dlzero_cli.config.schema import Config, KeyPath, describe_error
+from dlzero_cli.config.source import ConfigSource
+from dlzero_cli.data.catalog import DATASETS, Dataset
+from dlzero_cli.engine.layers import ACTIVATIONS, Affine
+from dlzero_cli.engine.losses import LOSSES
+from dlzero_cli.errors import ConfigError
+
+
+def validate(data: Any, source: ConfigSource) -> Config:
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{source.path}:1: the config must be a mapping of keys "
+            f"(name, seed, data, model, loss, train), got {type(data).__name__}"
+        )
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            loc = tuple(part for part in error["loc"] if not str(part).startswith("function-"))
+            lines.append(source.error_line(loc, describe_error(error)))
+        raise ConfigError("\n".join(dict.fromkeys(lines))) from None
+    problems = list(consistency_problems(config))
+    if problems:
+        raise ConfigError("\n".join(source.error_line(key, msg) for key, msg in problems))
+    return config
+
+
+def compile_model(
+    config: Config, dataset: Dataset, rng: np.random.Generator | None = None
+) -> Compiled:
+    """The layers of a validated config (they fit `dataset`), in the config's dtype."""
+    return compile_layers(
+        config.model.entries(),
+        dataset.input_shape,
+        lambda index: ("model", "layers", index),
+        np.dtype(config.train.dtype),
+        rng,
+    )
+
+
+def _output_sizes(output: str, classes: int) -> list[int]:
+    """Units the last layer may have: one per class, or one for a two-class sigmoid/identity."""
+    if output != "softmax" and classes == 2:
+        return [1, 2]
+    return [classes]
+
+
+def consistency_problems(config: Config) -> Iterable[tuple[KeyPath, str]]:
+    """Rules that involve more than one key, each as (key path, message)."""
+    dataset = DATASETS.get(config.data.dataset)
+    yield from layer_problems(config, dataset)
+    output, loss = config.model.output, config.loss
+    family = LOSSES.get(loss)
+    if output not in family.by_output:
+        other = ", or loss cross_entropy" if loss != "cross_entropy" else ""
+        message = f"got {loss!r}, which cannot follow output {output!r}; use output "
+        yield ("loss",), message + " or ".join(family.outputs()) + other
+    if output == "softmax" and dataset.classes < 2:
+        yield ("model", "output"), "softmax needs at least two classes"
+    for key in ("optimizer", "schedule"):
+        section = getattr(config.train, key)
+        takes = ", ".join(section.defaults())
+        for stray in section.stray():
+            message = f"not a setting of {key} {section.name!r}, which takes: {takes}"
+            yield ("train", key, stray), message
+    warmup, epochs = config.train.schedule.warmup_epochs, config.train.epochs
+    if warmup >= epochs:
+        message = f"got {warmup}; the warmup must end before the last epoch (train.epochs is "
+        yield ("train", "schedule", "warmup_epochs"), message + f"{epochs})"
+    stopping = config.train.early_stopping
+    if stopping is not None and stopping.metric.startswith("val_") and not config.data.validation:
+        message = (
+            f"got {stopping.metric!r}, but data.validation is 0; hold out validation data "
+            "(data.validation: 0.1) or stop on a train_ metric"
+        )
+        yield ("train", "early_stopping", "metric"), message
+
+
+def layer_problems(config: Config, dataset: Dataset) -> Iterable[tuple[KeyPath, str]]:
+    """Shapes through the layers, from the dataset's inputs to its classes."""
+    model = config.model
+    layers_key: KeyPath = ("model", "layers")
+    if model.is_shorthand and model.layers[0] != dataset.input_size:
+        shape = "x".join(map(str, dataset.input_shape))
+        size = dataset.input_size
+        yield (
+            layers_key,
+            f"first size {model.layers[0]} does not match dataset {dataset.name!r}, whose "
+            f"inputs have {size} values ({shape}); start the layers with {size}",
+        )
+        return
+    if not model.is_shorthand:
+        entry_for = {"batch_norm": "batchnorm", "dropout": "{dropout: 0.5}"}
+        for key in [k for k in sorted(entry_for) if getattr(model, k)]:
+            yield (
+                ("model", key),
+                "applies to the 784-50-100-10 shorthand only; with a layer list, add "
+                f"{entry_for[key]} entries instead",
+            )
+    try:
+        compiled = compile_model(config, dataset)
+    except LayerProblem as problem:
+        yield (layers_key if model.is_shorthand else problem.path), problem.message
+        return
+    yield from _output_problems(config, dataset, compiled)
+    for index, entry in enumerate(model.entries()):
+        if entry in ACTIVATIONS.names() and not ACTIVATIONS.get(entry).differentiable:
+            key = ("model", "activation") if model.is_shorthand else (*layers_key, index)
+            yield (
+                key,
+                f"got {entry!r}; its derivative is zero almost everywhere, so gradient "
+                "descent cannot train through it; use sigmoid or relu",
+            )
+            break
+    weighted = len(compiled.inits)
+    for number in model.init_by_layer:
+        if number > weighted:
+            yield (
+                ("model", "init_by_layer", number),
+                f"layer {number} does not exist; the layers with weights are numbered 1 to "
+                f"{weighted} (as the book's W1..W{weighted})",
+            )
+
+
+def _output_problems(
+    config: Config, dataset: Dataset, compiled: Compiled
+) -> Iterable[tuple[KeyPath, str]]:
+    """The scores come from a last dense layer with one unit per class."""
+    model = config.model
+    layers_key: KeyPath = ("model", "layers")
+    allowed = _output_sizes(model.output, dataset.classes)
+    layers = compiled.layers
+    # Only layers that pass the scores through (dropout, batch norm) may follow it.
+    trailing = 0
+    while trailing < len(layers) - 1 and layers[-1 - trailing].passes_scores:
+        trailing += 1
+    last = layers[-1 - trailing]
+    last_index = len(model.layers) - 1 - trailing
+    last_key = layers_key if model.is_shorthand else (*layers_key, last_index)
+    units = compiled.shapes[-1 - trailing][0]
+    if not isinstance(last, Affine):
+        yield (
+            last_key,
+            f"the last layer must be {{dense: {allowed[0]}}}: the output activation "
+            f"({model.output}) and the loss come after it",
+        )
+    elif units not in allowed:
+        sizes = " or ".join(map(str, allowed))
+        yield (
+            last_key,
+            f"last size {units} does not match dataset {dataset.name!r}, which has "
+            f"{dataset.classes} classes; end the layers with {sizes} for output "
+            f"{model.output!r}",
+        )
