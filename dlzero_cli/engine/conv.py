@@ -177,7 +177,6 @@ class Conv2D(Layer):
     without copying.
     """
 
-    kind = "conv"
     settings = (
         Setting("filters", int, minimum=1),
         Setting("kernel", int, minimum=1, pair=True),
@@ -335,8 +334,6 @@ class MaxPool2D(_Pool):
     lies in memory.
     """
 
-    kind = "maxpool"
-
     def __init__(self, size: int, stride: int | None = None, pad: int = 0) -> None:
         super().__init__(size, stride, pad)
         self._scratch = Scratch()
@@ -383,8 +380,6 @@ class MaxPool2D(_Pool):
 class AvgPool2D(_Pool):
     """(N, C, H, W) -> (N, C, OH, OW); padding counts as zeros in the mean."""
 
-    kind = "avgpool"
-
     def forward(self, x: np.ndarray) -> np.ndarray:
         n, c, h, w = x.shape
         k = self.size
@@ -406,8 +401,6 @@ class AvgPool2D(_Pool):
 
 @LAYERS.register("flatten", "(N, C, H, W) -> (N, C*H*W)")
 class Flatten(Layer):
-    kind = "flatten"
-
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         return (int(np.prod(input_shape)),)
 

@@ -7,8 +7,9 @@ The protocol (see `Layer`): `params` and `grads` are dicts with the same keys;
 Backward never mutates `dout`. `training` switches layers such as dropout and batch
 norm between their two behaviours.
 
-A layer kind is declared once, on its class: `kind` is its name everywhere (YAML layer
-lists, weight files, the LAYERS registry), `settings` what a layer-list entry takes,
+A layer kind is declared once, on its class: the name it is registered under in LAYERS
+is its `kind` everywhere (YAML layer lists, weight files), `settings` what a layer-list
+entry takes,
 `build` turns those settings and the input's shape into a layer, `output_shape` is the
 shape rule, `spec()`/`from_spec` the weight file's description, `describe()` the name
 tables show. The config, the summary table and the weight files all read these.
@@ -26,7 +27,17 @@ from dlzero_cli.engine.init import INITIALIZERS
 from dlzero_cli.engine.registry import Registry
 from dlzero_cli.errors import EngineError
 
-LAYERS: Registry[type[Layer]] = Registry("layer")
+
+class LayerKinds(Registry["type[Layer]"]):
+    """The LAYERS registry: the name a class is registered under becomes its `kind`, so
+    a layer kind's name is written once, in its `@LAYERS.register(...)` line."""
+
+    def add(self, name: str, value: type[Layer], description: str = "") -> None:
+        super().add(name, value, description)
+        value.kind = name
+
+
+LAYERS = LayerKinds("layer")
 
 
 class Scratch:
@@ -129,6 +140,8 @@ def image_shape(shape: tuple[int, ...], kind: str) -> tuple[int, int, int]:
 class Layer:
     """Base class: a layer without parameters that passes shapes through."""
 
+    # The name it is registered under in LAYERS (set by the registration); output-only
+    # layers such as Softmax are not layer kinds and keep "".
     kind: ClassVar[str] = ""
     # The settings of a layer-list entry, and the one a bare number stands for
     # ({dense: 100} is {dense: {units: 100}}).
@@ -205,7 +218,6 @@ class Affine(Layer):
     dx gets the input's shape back.
     """
 
-    kind = "dense"
     settings = (_size("units"), INIT_SETTING)
     shorthand = "units"
     weighted = True
@@ -276,8 +288,6 @@ class Affine(Layer):
 class Sigmoid(Layer):
     """y = 1 / (1 + exp(-x)); dy/dx = y (1 - y)."""
 
-    kind = "sigmoid"
-
     def forward(self, x: np.ndarray) -> np.ndarray:
         self._out = F.sigmoid(x)
         return self._out
@@ -293,8 +303,6 @@ class Sigmoid(Layer):
 @LAYERS.register("relu", "max(0, x)")
 class ReLU(Layer):
     """y = max(0, x); dy/dx = 1 where x > 0, else 0."""
-
-    kind = "relu"
 
     def __init__(self) -> None:
         super().__init__()
@@ -313,8 +321,6 @@ class ReLU(Layer):
 @LAYERS.register("tanh", "hyperbolic tangent")
 class Tanh(Layer):
     """y = tanh(x); dy/dx = 1 - y^2."""
-
-    kind = "tanh"
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self._out = np.tanh(x)
@@ -336,7 +342,6 @@ class Step(Layer):
     gradient can flow through it.
     """
 
-    kind = "step"
     differentiable = False
 
     def forward(self, x: np.ndarray) -> np.ndarray:
@@ -353,8 +358,6 @@ class Step(Layer):
 @OUTPUTS.register("identity", "raw scores, for regression-style mse training")
 @LAYERS.register("identity", "y = x")
 class Identity(Layer):
-    kind = "identity"
-
     def forward(self, x: np.ndarray) -> np.ndarray:
         return x
 
@@ -369,8 +372,6 @@ class Softmax(Layer):
     backward is the Jacobian-vector product dx = y * (dout - sum(dout * y)). Training
     with cross-entropy uses the fused SoftmaxCrossEntropy loss instead.
     """
-
-    kind = "softmax"
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self._out = F.softmax(x)
@@ -392,7 +393,6 @@ class BatchNorm(Layer):
     output does not depend on the others in its batch.
     """
 
-    kind = "batchnorm"
     settings = (
         Setting("momentum", float, 0.9, minimum=0, below=1),
         Setting("eps", float, 1e-5, above=0),
@@ -501,7 +501,6 @@ class Dropout(Layer):
     everything by 1 - ratio; the book's pretrained networks need it.
     """
 
-    kind = "dropout"
     SCALES = ("train", "inference")
     settings = (
         Setting("ratio", float, minimum=0, below=1),
