@@ -8,11 +8,11 @@ Backward never mutates `dout`. `training` switches layers such as dropout and ba
 norm between their two behaviours.
 
 A layer kind is declared once, on its class: the name it is registered under in LAYERS
-is its `kind` everywhere (YAML layer lists, weight files), `settings` what a layer-list
-entry takes,
-`build` turns those settings and the input's shape into a layer, `output_shape` is the
-shape rule, `spec()`/`from_spec` the weight file's description, `describe()` the name
-tables show. The config, the summary table and the weight files all read these.
+is its `kind` everywhere (YAML layer lists, weight files); `settings` is what a
+layer-list entry takes, `build` turns those settings and the input's shape into a
+layer, `output_shape` is the shape rule, `spec()`/`from_spec` the weight file's
+description, `describe()` the name tables show. The config, the summary table and the
+weight files all read these.
 """
 
 from __future__ import annotations
