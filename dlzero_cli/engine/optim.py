@@ -70,8 +70,11 @@ class Optimizer:
     def update(self, name: str, param: np.ndarray, grad: np.ndarray, cast) -> None:
         raise NotImplementedError
 
-    def buffer(self, key: str, like: np.ndarray) -> np.ndarray:
-        """Per-parameter state, created as zeros on first use."""
+    def slot(self, key: str, like: np.ndarray) -> np.ndarray:
+        """Per-parameter state that checkpoints save (momentum, moments), zeros at first.
+
+        ("Buffers" are the network's saved untrained arrays, batch norm's moments.)
+        """
         if key not in self._state:
             self._state[key] = np.zeros_like(like)
         return self._state[key]
@@ -104,7 +107,7 @@ class Momentum(Optimizer):
         self.momentum = momentum
 
     def update(self, name, param, grad, cast):
-        v = self.buffer(f"v.{name}", param)
+        v = self.slot(f"v.{name}", param)
         v *= cast(self.momentum)
         v -= cast(self.lr) * grad
         param += v
@@ -116,7 +119,7 @@ class Nesterov(Momentum):
 
     def update(self, name, param, grad, cast):
         mu, lr = cast(self.momentum), cast(self.lr)
-        v = self.buffer(f"v.{name}", param)
+        v = self.slot(f"v.{name}", param)
         v *= mu
         v -= lr * grad
         param += mu * mu * v
@@ -130,7 +133,7 @@ class AdaGrad(Optimizer):
         self.eps = eps
 
     def update(self, name, param, grad, cast):
-        h = self.buffer(f"h.{name}", param)
+        h = self.slot(f"h.{name}", param)
         h += grad * grad
         param -= cast(self.lr) * grad / (np.sqrt(h) + cast(self.eps))
 
@@ -143,7 +146,7 @@ class RMSprop(Optimizer):
 
     def update(self, name, param, grad, cast):
         rho = cast(self.decay_rate)
-        h = self.buffer(f"h.{name}", param)
+        h = self.slot(f"h.{name}", param)
         h *= rho
         h += (1 - rho) * grad * grad
         param -= cast(self.lr) * grad / (np.sqrt(h) + cast(self.eps))
@@ -158,15 +161,15 @@ class Adam(Optimizer):
         self.beta1, self.beta2, self.eps = beta1, beta2, eps
 
     def step(self, grads: dict[str, np.ndarray]) -> None:
-        steps = self.buffer("t", np.zeros((), dtype=np.int64))
+        steps = self.slot("t", np.zeros((), dtype=np.int64))
         steps += 1
         super().step(grads)
 
     def update(self, name, param, grad, cast):
         b1, b2 = cast(self.beta1), cast(self.beta2)
         t = int(self._state["t"])
-        m = self.buffer(f"m.{name}", param)
-        v = self.buffer(f"v.{name}", param)
+        m = self.slot(f"m.{name}", param)
+        v = self.slot(f"v.{name}", param)
         work = self.work(name, param)
         m *= b1
         m += np.multiply(grad, 1 - b1, out=work)
