@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import ast
 import json
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import dlzero_cli
 from dlzero_cli.errors import RunError
@@ -177,3 +180,44 @@ def test_only_the_run_folder_module_names_run_files():
         if any(name in text for name in names)
     ]
     assert offenders == []
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+SUMMARY_KEYS = (
+    "format", "name", "status", "started_at", "seed", "samples", "resumed_at", "finished_at",
+    "wall_seconds", "epochs_completed", "best_epoch", "best_metric", "stopped_early",
+    "samples_per_second", "final", "error", "test",
+)  # fmt: skip
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.one_of(
+        JSON,
+        st.fixed_dictionaries({}, optional={key: JSON for key in SUMMARY_KEYS}),
+        st.fixed_dictionaries(
+            {
+                "name": st.just("n"),
+                "status": st.just("completed"),
+                "started_at": st.just("t"),
+                "epochs_completed": st.integers(),
+            },
+            optional={key: JSON for key in SUMMARY_KEYS[4:] if key != "epochs_completed"},
+        ),  # fmt: skip
+    )
+)
+def test_all_never_raises_whatever_the_summary_holds(data):
+    with tempfile.TemporaryDirectory() as runs:
+        run = Path(runs) / "run"
+        run.mkdir()
+        (run / "summary.json").write_text(json.dumps(data))
+        [entry] = RunFolder.all(Path(runs))
+        assert (entry.summary is None) == (entry.problem is not None)
+        if entry.summary is None:
+            assert entry.status == "unreadable" and str(run / "summary.json") in entry.problem
