@@ -41,4 +41,21 @@ class EngineError(DlzeroError):
 
 
 class TrainingDiverged(DlzeroError):
-    """The loss became NaN or infinite during training."""
+    """The loss became NaN or infinite, or exploded, at `epoch`'s `step`.
+
+    `fit` raises it with what happened (`reason`); whoever ran `fit` may add a `hint`
+    (what to change, where the last good weights are) with `with_hint`.
+    """
+
+    def __init__(self, epoch: int, step: int, loss: float, reason: str, hint: str = "") -> None:
+        self.epoch, self.step, self.loss, self.reason, self.hint = epoch, step, loss, reason, hint
+        message = f"training diverged: {self.detail}"
+        super().__init__(f"{message}; {hint}" if hint else message)
+
+    @property
+    def detail(self) -> str:
+        """What happened and where, without the hint: "loss became nan (epoch 2, step 7)"."""
+        return f"{self.reason} (epoch {self.epoch}, step {self.step})"
+
+    def with_hint(self, hint: str) -> "TrainingDiverged":
+        return TrainingDiverged(self.epoch, self.step, self.loss, self.reason, hint)

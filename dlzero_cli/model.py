@@ -1,13 +1,13 @@
 """A model: the network plus everything needed to use it on raw inputs.
 
 It bundles the layers, the output activation, the loss it was trained with, the
-input normalisation and the class names, and turns itself into plain arrays and a
-JSON architecture (and back), so a weight file alone is enough for eval and predict.
+input normalisation and the class names. It describes itself as an architecture dict,
+its weights and its normaliser's state, and is rebuilt from those parts; how they sit
+in a weight file is the run folder's business (dlzero_cli.runs.formats).
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,10 +28,6 @@ ARCHITECTURE_FORMAT = 2
 # Format 1's names for the same things.
 _KINDS_BEFORE_2 = {"affine": "dense", "batchnorm2d": "batchnorm"}
 _KEYS_BEFORE_2 = {"pad": "padding"}
-PARAM_PREFIX = "param/"
-BUFFER_PREFIX = "buffer/"
-NORMALIZE_PREFIX = "normalize/"
-ARCHITECTURE_KEY = "architecture"
 
 
 @dataclass
@@ -100,7 +96,7 @@ class Model:
         """Scores per sample: the last layer's output size."""
         return int(np.prod(self.network.output_shape(self.input_shape)))
 
-    # ---------------------------------------------------------------- arrays
+    # ---------------------------------------------------------------- parts
 
     def architecture(self) -> dict[str, Any]:
         return {
@@ -115,47 +111,43 @@ class Model:
             "normalize": {"name": self.normalizer.name, "pixel_max": self.normalizer.pixel_max},
         }
 
-    def weights(self) -> dict[str, np.ndarray]:
-        """The live parameters and buffers, by their weight-file names ("param/0.W")."""
-        arrays = {PARAM_PREFIX + k: v for k, v in self.network.named_params().items()}
-        arrays.update({BUFFER_PREFIX + k: v for k, v in self.network.named_buffers().items()})
-        return arrays
+    def snapshot(self) -> WeightSnapshot:
+        """A copy of the parameters and buffers: training's best or last good epoch."""
+        return WeightSnapshot(
+            {name: array.copy() for name, array in self.network.named_params().items()},
+            {name: array.copy() for name, array in self.network.named_buffers().items()},
+        )
 
-    def weights_copy(self) -> dict[str, np.ndarray]:
-        """A snapshot of `weights()`: the "best epoch" or "last good epoch" of training."""
-        return {name: array.copy() for name, array in self.weights().items()}
+    def live_weights(self) -> WeightSnapshot:
+        """The parameters and buffers themselves (no copy): what a weight file stores."""
+        return WeightSnapshot(self.network.named_params(), self.network.named_buffers())
 
-    def restore_weights(self, arrays: dict[str, np.ndarray]) -> None:
-        """Copy a snapshot (or a weight file's arrays) back into the live arrays."""
-        for name, target in self.weights().items():
-            target[...] = arrays[name]
-
-    def to_arrays(self) -> dict[str, np.ndarray]:
-        """Every array and the architecture (as a JSON string array): no pickles needed."""
-        arrays = self.weights()
-        arrays.update({NORMALIZE_PREFIX + k: v for k, v in self.normalizer.state().items()})
-        arrays[ARCHITECTURE_KEY] = np.array(json.dumps(self.architecture()))
-        return arrays
+    def restore(self, snapshot: WeightSnapshot) -> None:
+        """Copy a snapshot back into the live arrays; KeyError when one is missing."""
+        live = self.live_weights()
+        for ours, theirs in ((live.params, snapshot.params), (live.buffers, snapshot.buffers)):
+            for name, target in ours.items():
+                target[...] = theirs[name]
 
     @classmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> Model:
-        """Rebuild from `to_arrays` output; raises ValueError/KeyError when inconsistent."""
-        arch = upgrade_architecture(json.loads(str(arrays[ARCHITECTURE_KEY])))
+    def from_parts(
+        cls,
+        architecture: dict[str, Any],
+        weights: WeightSnapshot,
+        normalizer_state: dict[str, np.ndarray],
+    ) -> Model:
+        """Rebuild from `architecture()`, the weights and `normalizer.state()`.
+
+        Raises ValueError, KeyError or TypeError when the parts do not fit together.
+        """
+        arch = upgrade_architecture(architecture)
         dtype = np.dtype(arch["dtype"])
         network = Sequential.from_spec(arch["layers"], dtype)
-        params = {
-            k[len(PARAM_PREFIX) :]: v for k, v in arrays.items() if k.startswith(PARAM_PREFIX)
-        }
-        network.load_params(params)
-        network.load_buffers(strip_prefix(arrays, BUFFER_PREFIX))
+        network.load_params(weights.params)
+        network.load_buffers(weights.buffers)
         norm = arch["normalize"]
         normalizer = NORMALIZERS.get(norm["name"])(norm["pixel_max"])
-        state = {
-            k[len(NORMALIZE_PREFIX) :]: v
-            for k, v in arrays.items()
-            if k.startswith(NORMALIZE_PREFIX)
-        }
-        normalizer.load_state(state)
+        normalizer.load_state(normalizer_state)
         OUTPUTS.get(arch["output"])  # an unknown output name fails here, not at predict time
         return cls(
             network=network,
@@ -169,9 +161,16 @@ class Model:
         )
 
 
-def strip_prefix(arrays: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
-    """The arrays whose names start with `prefix`, without it."""
-    return {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
+@dataclass(frozen=True)
+class WeightSnapshot:
+    """A model's parameters and buffers by the network's names ("0.W" -> array).
+
+    From `Model.snapshot()` a copy (the best epoch, the last good one); from
+    `Model.live_weights()` the model's own arrays.
+    """
+
+    params: dict[str, np.ndarray]
+    buffers: dict[str, np.ndarray]
 
 
 def upgrade_architecture(arch: dict[str, Any]) -> dict[str, Any]:

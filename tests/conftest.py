@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -85,6 +86,20 @@ def shared_data():
 def fixtures() -> Path:
     """tests/fixtures: files made once and kept (e.g. run folders of older versions)."""
     return FIXTURES
+
+
+@pytest.fixture
+def legacy_run(tmp_path: Path):
+    """`legacy_run("legacy-cnn")`: a copy in tmp_path of a run folder kept in
+    tests/fixtures/legacy-runs, written by dlzero before the run folder recorded its
+    format (format 1); safe to evaluate or resume."""
+
+    def copy(name: str) -> Path:
+        target = tmp_path / "legacy-runs" / name
+        shutil.copytree(FIXTURES / "legacy-runs" / name, target)
+        return target
+
+    return copy
 
 
 # Handwriting-like strokes per digit, in unit coordinates of the picture.

@@ -55,7 +55,7 @@ def handles_errors(command: F) -> F:
 
 
 def runs_dir_or_default(runs_dir: Path | None) -> Path:
-    from dlzero_cli.runs import default_runs_dir
+    from dlzero_cli.runs.folder import default_runs_dir
 
     return runs_dir if runs_dir is not None else default_runs_dir()
 

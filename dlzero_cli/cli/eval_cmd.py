@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from enum import Enum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -17,6 +18,9 @@ from dlzero_cli.cli.common import (
     runs_dir_or_default,
     stdout,
 )
+
+if TYPE_CHECKING:
+    from dlzero_cli.runs.documents import EvalReport
 
 
 class Split(str, Enum):
@@ -65,40 +69,32 @@ def eval_command(
     dlzero eval latest --json > result.json
     ```
     """
-    from dlzero_cli.inference import evaluate_run
-    from dlzero_cli.runs import resolve_run
+    from dlzero_cli.runs.folder import RunFolder
+    from dlzero_cli.runs.reports import evaluate_run
 
-    run_dir = resolve_run(run, runs_dir_or_default(runs_dir))
-    report = evaluate_run(run_dir, split.value, batch_size, data_dir, limit, dataset)
+    folder = RunFolder.find(run, runs_dir_or_default(runs_dir))
+    report = evaluate_run(folder, split.value, batch_size, data_dir, limit, dataset)
     if as_json:
-        print(json.dumps(report))
+        print(json.dumps(report.to_json()))
         return
     _print_report(report)
 
 
-def _print_report(report: dict) -> None:
+def _print_report(report: EvalReport) -> None:
     from rich.table import Table
 
+    stdout.print(f"{report.run}\n{report.dataset} {report.split} split, {report.samples:,} samples")
     stdout.print(
-        f"{report['run']}\n{report['dataset']} {report['split']} split, "
-        f"{report['samples']:,} samples"
-    )
-    top_key = next(k for k in report if k.startswith("top") and k.endswith("_accuracy"))
-    top_k = top_key.removeprefix("top").removesuffix("_accuracy")
-    stdout.print(
-        f"loss {fmt(report['loss'])}  accuracy {fmt(report['accuracy'])}  "
-        f"top-{top_k} accuracy {fmt(report[top_key])}"
+        f"loss {fmt(report.loss)}  accuracy {fmt(report.accuracy)}  "
+        f"top-{report.top_k} accuracy {fmt(report.top_k_accuracy)}"
     )
     table = Table(show_header=True, header_style="bold", title="per class", title_justify="left")
     for column in ("class", "precision", "recall", "f1", "support"):
         table.add_column(column, justify="left" if column == "class" else "right")
-    for row in report["per_class"]:
-        table.add_row(
-            row["name"], fmt(row["precision"]), fmt(row["recall"]), fmt(row["f1"]),
-            str(row["support"]),
-        )  # fmt: skip
+    for row in report.per_class:
+        table.add_row(row.name, fmt(row.precision), fmt(row.recall), fmt(row.f1), str(row.support))
     stdout.print(table)
-    names = report["class_names"]
+    names = report.class_names
     confusion = Table(
         show_header=True, header_style="bold", title="confusion (rows: true, columns: predicted)",
         title_justify="left",
@@ -106,7 +102,7 @@ def _print_report(report: dict) -> None:
     confusion.add_column("true \\ pred")
     for index in range(len(names)):
         confusion.add_column(str(index), justify="right")
-    for index, (name, row) in enumerate(zip(names, report["confusion"], strict=True)):
+    for index, (name, row) in enumerate(zip(names, report.confusion, strict=True)):
         cells = [
             f"[bold green]{n}[/]" if i == index else (f"[red]{n}[/]" if n else "[dim]0[/]")
             for i, n in enumerate(row)
@@ -114,5 +110,5 @@ def _print_report(report: dict) -> None:
         label = str(index) if name == str(index) else f"{index} {name}"
         confusion.add_row(label, *cells)
     stdout.print(confusion)
-    for kind, path in report["files"].items():
+    for kind, path in report.files.as_dict().items():
         stdout.print(f"{kind}: {path}")

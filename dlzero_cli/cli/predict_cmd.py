@@ -7,6 +7,7 @@ import json
 import sys
 from enum import Enum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -18,6 +19,9 @@ from dlzero_cli.cli.common import (
     runs_dir_or_default,
     stdout,
 )
+
+if TYPE_CHECKING:
+    from dlzero_cli.runs.reports import Prediction
 
 
 class Invert(str, Enum):
@@ -62,14 +66,14 @@ def predict_command(
     ```
     """
     from dlzero_cli.errors import UsageError
-    from dlzero_cli.inference import predict_inputs
-    from dlzero_cli.runs import resolve_run
+    from dlzero_cli.runs.folder import RunFolder
+    from dlzero_cli.runs.reports import predict_inputs
 
     if as_json and as_csv:
         raise UsageError("--json and --csv: choose one output format")
-    run_dir = resolve_run(run, runs_dir_or_default(runs_dir))
+    folder = RunFolder.find(run, runs_dir_or_default(runs_dir))
     stdin = sys.stdin.buffer.read() if "-" in inputs else None
-    predictions, errors = predict_inputs(run_dir, inputs, top_k, invert.value, stdin)
+    predictions, errors = predict_inputs(folder, inputs, top_k, invert.value, stdin)
     if as_json:
         print(json.dumps([p.as_dict() for p in predictions]))
     elif as_csv:
@@ -82,15 +86,15 @@ def predict_command(
         raise typer.Exit(1)
 
 
-def _write_csv(predictions) -> None:
+def _write_csv(predictions: list[Prediction]) -> None:
     writer = csv.writer(sys.stdout, lineterminator="\n")
     writer.writerow(["input", "label", "name", "probability", "top_k"])
     for p in predictions:
-        ranked = ";".join(f"{r['label']}:{r['probability']:.6f}" for r in p.top_k)
+        ranked = ";".join(f"{r.label}:{r.probability:.6f}" for r in p.top_k)
         writer.writerow([p.input, p.label, p.name, f"{p.probability:.6f}", ranked])
 
 
-def _print_predictions(predictions) -> None:
+def _print_predictions(predictions: list[Prediction]) -> None:
     from rich.table import Table
 
     if not predictions:
@@ -101,6 +105,6 @@ def _print_predictions(predictions) -> None:
     table.add_column("probability", justify="right")
     table.add_column("top-k")
     for p in predictions:
-        ranked = ", ".join(f"{r['name']} {r['probability']:.3f}" for r in p.top_k)
+        ranked = ", ".join(f"{r.name} {r.probability:.3f}" for r in p.top_k)
         table.add_row(p.input, p.name, f"{p.probability:.4f}", ranked)
     stdout.print(table)

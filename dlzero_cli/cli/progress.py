@@ -1,19 +1,22 @@
-"""How training progress looks: a rich bar on a terminal, plain lines in logs."""
+"""How a training run looks: a rich progress bar on a terminal, plain lines in logs.
+
+Each display is a `RunCallbacks`: the run calls it as training goes.
+"""
 
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from dlzero_cli.cli.common import fmt, stdout
-from dlzero_cli.experiment import TrainingProgress
+from dlzero_cli.runs.lifecycle import RunCallbacks
 
 if TYPE_CHECKING:
     from dlzero_cli.data.datasets import Arrays
     from dlzero_cli.model import Model
+    from dlzero_cli.runs.folder import RunFolder
     from dlzero_cli.training import EpochRecord
 
 # In logs, runs of thousands of tiny epochs (the logic gates) print at most this many
@@ -41,28 +44,28 @@ def print_network(model: Model, batch: int) -> None:
     stdout.print(network_table(rows, model.input_shape, batch, "network"))
 
 
-def run_line(run_dir: Path, model: Model, splits: dict[str, Arrays]) -> str:
+def run_line(folder: RunFolder, model: Model, splits: dict[str, Arrays]) -> str:
     sizes = " / ".join(f"{len(a)} {name}" for name, a in splits.items())
     params = model.network.parameter_count()
-    return f"run {run_dir}  dataset {model.dataset}: {sizes}  parameters {params:,}"
+    return f"run {folder.path}  dataset {model.dataset}: {sizes}  parameters {params:,}"
 
 
-class QuietProgress(TrainingProgress):
+class QuietDisplay(RunCallbacks):
     """--quiet: nothing until the final table."""
 
     def close(self) -> None:
         pass
 
 
-class PlainProgress(TrainingProgress):
+class LogDisplay(RunCallbacks):
     """Plain lines on stdout, for logs and pipes."""
 
     def __init__(self, batch: int) -> None:
         self.batch = batch
 
-    def run_started(self, run_dir: Path, model: Model, splits: dict[str, Arrays]) -> None:
+    def run_started(self, folder: RunFolder, model: Model, splits: dict[str, Arrays]) -> None:
         print_network(model, self.batch)
-        print(run_line(run_dir, model, splits), flush=True)
+        print(run_line(folder, model, splits), flush=True)
 
     def epoch_started(self, epoch: int, epochs: int, steps: int) -> None:
         self.epochs = epochs
@@ -76,7 +79,7 @@ class PlainProgress(TrainingProgress):
         pass
 
 
-class RichProgress(TrainingProgress):
+class BarDisplay(RunCallbacks):
     """A live bar over all steps, with the latest epoch's metrics beside it."""
 
     def __init__(self, batch: int) -> None:
@@ -92,9 +95,9 @@ class RichProgress(TrainingProgress):
         )
         self.task = None
 
-    def run_started(self, run_dir: Path, model: Model, splits: dict[str, Arrays]) -> None:
+    def run_started(self, folder: RunFolder, model: Model, splits: dict[str, Arrays]) -> None:
         print_network(model, self.batch)
-        stdout.print(run_line(run_dir, model, splits))
+        stdout.print(run_line(folder, model, splits))
 
     def epoch_started(self, epoch: int, epochs: int, steps: int) -> None:
         if self.task is None:
@@ -117,9 +120,9 @@ class RichProgress(TrainingProgress):
         self.bar.stop()
 
 
-def make_progress(quiet: bool, batch: int) -> TrainingProgress:
+def make_display(quiet: bool, batch: int) -> RunCallbacks:
     """--quiet: nothing until the final table; a live bar on a terminal; lines otherwise.
     The network's table (`dlzero summary`) comes first unless quiet."""
     if quiet:
-        return QuietProgress()
-    return RichProgress(batch) if stdout.is_terminal else PlainProgress(batch)
+        return QuietDisplay()
+    return BarDisplay(batch) if stdout.is_terminal else LogDisplay(batch)

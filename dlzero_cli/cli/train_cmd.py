@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import signal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -18,6 +19,9 @@ from dlzero_cli.cli.common import (
     stderr,
     stdout,
 )
+
+if TYPE_CHECKING:
+    from dlzero_cli.runs.lifecycle import TrainResult
 
 
 @app.command("train")
@@ -67,8 +71,8 @@ def train_command(
     """
     from dlzero_cli.config import load_config
     from dlzero_cli.errors import UsageError
-    from dlzero_cli.experiment import resume_run, train_from_config
-    from dlzero_cli.runs import resolve_run
+    from dlzero_cli.runs.folder import RunFolder
+    from dlzero_cli.runs.lifecycle import resume_run, train_from_config
 
     overrides = list(set_)
     shortcuts = {"train.epochs": epochs, "seed": seed, "name": name, "data.limit": limit}
@@ -79,9 +83,9 @@ def train_command(
                 "--resume continues a run exactly as it was configured; give no CONFIG, "
                 "--set, --epochs, --seed, --name, --limit or --download with it"
             )
-        run_dir = resolve_run(resume, runs_dir_or_default(runs_dir), need_weights=False)
-        batch = load_config(str(run_dir / "config.yaml")).config.train.batch_size
-        _run(lambda progress: resume_run(run_dir, progress, data_dir), quiet, batch)
+        folder = RunFolder.find(resume, runs_dir_or_default(runs_dir), need_weights=False)
+        batch = folder.read_config().config.train.batch_size
+        _run(lambda callbacks: resume_run(folder, callbacks, data_dir), quiet, batch)
         return
     loaded = load_config(config, overrides)
     if download:
@@ -95,26 +99,26 @@ def train_command(
             events.close()
     runs = runs_dir_or_default(runs_dir)
     _run(
-        lambda progress: train_from_config(loaded, runs, progress, data_dir),
+        lambda callbacks: train_from_config(loaded, runs, callbacks, data_dir),
         quiet,
         loaded.config.train.batch_size,
     )
 
 
 def _run(job, quiet: bool, batch: int) -> None:
-    """Run a training job with progress, SIGTERM as Ctrl-C, and the final table."""
-    from dlzero_cli.cli.progress import make_progress
-    from dlzero_cli.experiment import RunInterrupted
+    """Run a training job with its display, SIGTERM as Ctrl-C, and the final table."""
+    from dlzero_cli.cli.progress import make_display
+    from dlzero_cli.runs.lifecycle import RunInterrupted
 
-    progress = make_progress(quiet, batch)
+    display = make_display(quiet, batch)
     with _stop_on_sigterm():
         try:
-            result = job(progress)
+            result = job(display)
         except RunInterrupted as exc:
-            _report_interrupt(exc.run_dir)
+            _report_interrupt(exc.folder.path)
             raise typer.Exit(130) from None
         finally:
-            progress.close()
+            display.close()
     _print_result(result)
 
 
@@ -144,15 +148,16 @@ def _report_interrupt(run_dir: Path) -> None:
     )
 
 
-def _print_result(result) -> None:
+def _print_result(result: TrainResult) -> None:
     from rich.table import Table
 
     last = result.history[-1]
     summary = result.summary
-    title = f"{summary['name']}: {last.epoch} epochs"
-    if summary.get("stopped_early"):
+    outcome = summary.outcome
+    title = f"{summary.name}: {last.epoch} epochs"
+    if outcome.stopped_early:
         title += " (stopped early)"
-    title += f", best epoch {summary['best_epoch']} by {summary['best_metric']['name']}"
+    title += f", best epoch {outcome.best_epoch} by {outcome.best_metric}"
     table = Table(title=title, title_justify="left")
     for column in ("split", "loss", "accuracy"):
         table.add_column(column, justify="right" if column != "split" else "left")
@@ -161,7 +166,5 @@ def _print_result(result) -> None:
         table.add_row("validation", fmt(last.val_loss), fmt(last.val_acc))
     table.add_row("test (best epoch)", fmt(result.test.loss), fmt(result.test.accuracy))
     stdout.print(table)
-    stdout.print(
-        f"time {summary['wall_seconds']:.2f}s  ({summary['samples_per_second']:,.0f} samples/s)"
-    )
-    stdout.print(f"run folder: {result.run_dir}")
+    stdout.print(f"time {outcome.wall_seconds:.2f}s  ({outcome.samples_per_second:,.0f} samples/s)")
+    stdout.print(f"run folder: {result.folder.path}")

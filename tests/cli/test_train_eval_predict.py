@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dlzero_cli.runs import read_weights
+from dlzero_cli.runs.formats import read_arrays
 
 
 def test_default_train_reaches_95_percent_on_digits(cli):
@@ -135,10 +135,10 @@ def test_eval_val_split_of_a_run_without_validation(cli):
 
 def test_float64_on_request(cli):
     assert cli("train", "--set", "train.dtype=float64", "--epochs", "2", "--quiet").exit_code == 0
-    weights = read_weights(cli.latest_run() / "weights.npz")
+    weights = read_arrays(cli.latest_run() / "weights.npz")
     assert weights["param/0.W"].dtype == np.float64
     assert cli("train", "--epochs", "2", "--quiet").exit_code == 0
-    assert read_weights(cli.latest_run() / "weights.npz")["param/0.W"].dtype == np.float32
+    assert read_arrays(cli.latest_run() / "weights.npz")["param/0.W"].dtype == np.float32
 
 
 def test_plain_progress_prints_one_line_per_epoch(cli):

@@ -15,8 +15,14 @@ import numpy as np
 import pytest
 
 from dlzero_cli.config import load_config
-from dlzero_cli.experiment import RunInterrupted, TrainingProgress, resume_run, train_from_config
-from dlzero_cli.runs import read_weights
+from dlzero_cli.runs.folder import RunFolder
+from dlzero_cli.runs.formats import read_arrays
+from dlzero_cli.runs.lifecycle import (
+    RunCallbacks,
+    RunInterrupted,
+    resume_run,
+    train_from_config,
+)
 
 # Every piece of state a resume must restore: batch-norm moments, dropout masks
 # (the generator), Adam's moments, the schedule's position, the best weights.
@@ -34,7 +40,7 @@ FULL = [
 ]
 
 
-class StopAt(TrainingProgress):
+class StopAt(RunCallbacks):
     """Raise KeyboardInterrupt (as Ctrl-C would) at an epoch's end or mid-epoch."""
 
     def __init__(self, epoch: int, step: int | None = None) -> None:
@@ -59,7 +65,7 @@ def metrics(run: Path) -> list[dict[str, str]]:
 
 def assert_same_run(a: Path, b: Path) -> None:
     for name in ("weights.npz", "last.npz"):
-        wa, wb = read_weights(a / name), read_weights(b / name)
+        wa, wb = read_arrays(a / name), read_arrays(b / name)
         assert wa.keys() == wb.keys()
         for key in wa:
             if key != "architecture":
@@ -75,16 +81,16 @@ def assert_same_run(a: Path, b: Path) -> None:
 )
 def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path, stop):
     loaded = load_config("digits-64-50-100-10", FULL)
-    whole = train_from_config(loaded, tmp_path / "whole").run_dir
+    whole = train_from_config(loaded, tmp_path / "whole").folder.path
     with pytest.raises(RunInterrupted) as info:
         train_from_config(loaded, tmp_path / "split", stop)
-    run = info.value.run_dir
+    run = info.value.folder.path
     summary = json.loads((run / "summary.json").read_text())
     assert summary["status"] == "interrupted" and summary["epochs_completed"] == 3
     assert (run / "curves.png").is_file() and (run / "checkpoint.npz").is_file()
-    resumed = resume_run(run)
+    resumed = resume_run(RunFolder(run))
     assert (
-        resumed.run_dir == run
+        resumed.folder.path == run
         and json.loads((run / "summary.json").read_text())["resumed_from_epoch"] == 3
     )
     assert_same_run(whole, run)
@@ -114,7 +120,7 @@ def test_early_stopping_keeps_the_best_weights(cli):
     rows = metrics(run)
     losses = [float(r["val_loss"]) for r in rows]
     assert int(np.argmin(losses)) + 1 == summary["best_epoch"]
-    best, last = read_weights(run / "weights.npz"), read_weights(run / "last.npz")
+    best, last = read_arrays(run / "weights.npz"), read_arrays(run / "last.npz")
     assert not np.array_equal(best["param/0.W"], last["param/0.W"])
     report = cli.json("eval", str(run), "--split", "val")
     assert report["loss"] == pytest.approx(min(losses), rel=1e-5)
@@ -130,7 +136,7 @@ def test_lr_1e3_stops_as_diverged_with_a_clear_message(cli):
     run = cli.latest_run()
     assert json.loads((run / "summary.json").read_text())["status"] == "diverged"
     for name in ("weights.npz", "last.npz"):
-        weights = read_weights(run / name)
+        weights = read_arrays(run / name)
         assert all(np.isfinite(v).all() for k, v in weights.items() if k.startswith("param/"))
 
 

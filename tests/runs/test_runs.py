@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from dlzero_cli.errors import RunError
-from dlzero_cli.runs import create_run_dir, read_weights, resolve_run, write_json
+from dlzero_cli.runs.folder import RunFolder, write_json
+from dlzero_cli.runs.formats import read_arrays
 
 
 def metrics_without_time(run):
@@ -30,7 +31,7 @@ def train_twice(cli, *args):
 def test_same_seed_gives_identical_weights_and_metrics(cli, sampling):
     a, b = train_twice(cli, "--epochs", "5", "--set", f"train.sampling={sampling}")
     assert a != b
-    wa, wb = read_weights(a / "weights.npz"), read_weights(b / "weights.npz")
+    wa, wb = read_arrays(a / "weights.npz"), read_arrays(b / "weights.npz")
     assert wa.keys() == wb.keys()
     for name in wa:
         np.testing.assert_array_equal(wa[name], wb[name])
@@ -39,15 +40,15 @@ def test_same_seed_gives_identical_weights_and_metrics(cli, sampling):
 
 def test_different_seed_gives_different_weights(cli):
     assert cli("train", "--epochs", "1", "--seed", "1", "--quiet").exit_code == 0
-    first = read_weights(cli.latest_run() / "weights.npz")["param/0.W"]
+    first = read_arrays(cli.latest_run() / "weights.npz")["param/0.W"]
     assert cli("train", "--epochs", "1", "--seed", "2", "--quiet").exit_code == 0
-    second = read_weights(cli.latest_run() / "weights.npz")["param/0.W"]
+    second = read_arrays(cli.latest_run() / "weights.npz")["param/0.W"]
     assert not np.array_equal(first, second)
 
 
 def test_run_folders_are_unique_within_one_second(tmp_path):
     now = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
-    folders = [create_run_dir(tmp_path, "net", now) for _ in range(3)]
+    folders = [RunFolder.create(tmp_path, "net", now).path for _ in range(3)]
     assert [f.name for f in folders] == [
         "20260102T030405Z-net",
         "20260102T030405Z-net-2",
@@ -59,7 +60,7 @@ def test_latest_is_the_most_recently_started_run(cli):
     assert cli("train", "and-2-1", "--quiet").exit_code == 0
     assert cli("train", "xor-2-1", "--quiet").exit_code == 0
     newest = cli.latest_run()
-    assert resolve_run("latest", cli.runs_dir) == newest
+    assert RunFolder.find("latest", cli.runs_dir).path == newest
     assert newest.name.endswith("xor-2-1")
 
 
@@ -85,7 +86,7 @@ def test_unreadable_weights_are_a_run_error(cli):
     run = cli.latest_run()
     (run / "weights.npz").write_bytes(b"not a zip")
     with pytest.raises(RunError, match="not a readable dlzero weight file"):
-        read_weights(run / "weights.npz")
+        read_arrays(run / "weights.npz")
     result = cli("eval", str(run))
     assert result.exit_code == 1 and result.stderr.startswith("error: ")
 
@@ -107,15 +108,15 @@ def test_diverging_training_stops_with_status_diverged(cli):
     assert "training diverged" in result.stderr and "lower train.optimizer.lr" in result.stderr
     summary = json.loads((cli.latest_run() / "summary.json").read_text())
     assert summary["status"] == "diverged"
-    weights = read_weights(cli.latest_run() / "weights.npz")
+    weights = read_arrays(cli.latest_run() / "weights.npz")
     assert all(np.all(np.isfinite(w)) for k, w in weights.items() if k.startswith("param/"))
 
 
 def test_ctrl_c_keeps_weights_curves_and_says_interrupted(tmp_path):
     from dlzero_cli.config import load_config
-    from dlzero_cli.experiment import TrainingProgress, train_from_config
+    from dlzero_cli.runs.lifecycle import RunCallbacks, train_from_config
 
-    class CtrlCAtEpoch3(TrainingProgress):
+    class CtrlCAtEpoch3(RunCallbacks):
         def epoch_done(self, record):
             if record.epoch == 3:
                 raise KeyboardInterrupt
@@ -126,7 +127,7 @@ def test_ctrl_c_keeps_weights_curves_and_says_interrupted(tmp_path):
     summary = json.loads((run / "summary.json").read_text())
     assert summary["status"] == "interrupted" and summary["epochs_completed"] == 3
     assert (run / "curves.png").is_file()
-    assert read_weights(run / "weights.npz")["param/0.W"].shape == (64, 50)
+    assert read_arrays(run / "weights.npz")["param/0.W"].shape == (64, 50)
     with open(run / "metrics.csv") as f:
         assert len(list(csv.DictReader(f))) == 3
 

@@ -13,52 +13,49 @@ from typing import Any
 import numpy as np
 
 from dlzero_cli import plots
-from dlzero_cli.config import load_config
 from dlzero_cli.data.catalog import DATASETS, Dataset
 from dlzero_cli.data.splits import limit_samples
 from dlzero_cli.errors import UsageError
 from dlzero_cli.evaluation import evaluate
-from dlzero_cli.experiment import load_splits
 from dlzero_cli.inputs import InputSpec, read_inputs
 from dlzero_cli.model import Model
-from dlzero_cli.runs import CONFIG_FILE, load_model, utc_now, write_json
+from dlzero_cli.runs.documents import EvalReport
+from dlzero_cli.runs.folder import RunFolder, utc_now
+from dlzero_cli.runs.lifecycle import load_splits
+
+MISCLASSIFIED_SHOWN = 20
 
 
 def evaluate_run(
-    run_dir: Path,
+    folder: RunFolder,
     split: str,
     batch_size: int | None = None,
     data_dir: Path | None = None,
     limit: int | None = None,
     dataset_name: str | None = None,
-) -> dict[str, Any]:
+) -> EvalReport:
     """Evaluate a run on a split of its own dataset (or another of the same shape).
 
     Writes eval-<dataset>-<split>.json, a confusion-matrix PNG and a grid of the most
     confidently misclassified inputs into the run folder, and returns the report.
     """
-    model = load_model(run_dir)
-    loaded = load_config(str(run_dir / CONFIG_FILE))
+    model = folder.read_model()
+    loaded = folder.read_config()
     dataset = DATASETS.get(dataset_name or loaded.config.data.dataset)
     check_compatible(model, dataset)
     data = load_splits(loaded, data_dir, (split,), dataset)[split]
     data = limit_samples(data, limit, loaded.config.data.split_seed)
     if not len(data):
         raise UsageError(
-            f"split {split!r} of run {run_dir} is empty (data.validation is 0); "
+            f"split {split!r} of run {folder.path} is empty (data.validation is 0); "
             "evaluate --split test or train"
         )
     batch_size = batch_size or loaded.config.train.batch_size  # memory stays per batch
     result = evaluate(model, data, batch_size=batch_size, keep_wrong=MISCLASSIFIED_SHOWN)
-    stem = f"{dataset.name}-{split}"
-    files = {
-        "report": run_dir / f"eval-{stem}.json",
-        "confusion": run_dir / f"confusion-{stem}.png",
-        "misclassified": run_dir / f"misclassified-{stem}.png",
-    }
+    files = folder.eval_files(dataset.name, split)
     names = model.class_names
     plots.plot_confusion(
-        result.confusion, names, files["confusion"], f"{dataset.name} {split}: confusion matrix"
+        result.confusion, names, files.confusion, f"{dataset.name} {split}: confusion matrix"
     )
     wrong = result.misclassified
     plots.plot_misclassified(
@@ -67,28 +64,26 @@ def evaluate_run(
         wrong.predicted.tolist(),
         wrong.confidence.tolist(),
         names,
-        files["misclassified"],
+        files.misclassified,
         f"{dataset.name} {split}: most confident mistakes",
     )
-    report = {
-        "run": str(run_dir),
-        "dataset": dataset.name,
-        "split": split,
-        "samples": result.samples,
-        "loss": result.loss,
-        "accuracy": result.accuracy,
-        f"top{result.top_k}_accuracy": result.top_k_accuracy,
-        "per_class": [asdict(m) for m in result.per_class],
-        "class_names": list(names),
-        "confusion": result.confusion.tolist(),
-        "files": {kind: str(path) for kind, path in files.items()},
-        "evaluated_at": utc_now().isoformat(),
-    }
-    write_json(files["report"], report)
+    report = EvalReport(
+        run=folder.path,
+        dataset=dataset.name,
+        split=split,
+        samples=result.samples,
+        loss=result.loss,
+        accuracy=result.accuracy,
+        top_k=result.top_k,
+        top_k_accuracy=result.top_k_accuracy,
+        per_class=tuple(result.per_class),
+        class_names=tuple(names),
+        confusion=tuple(tuple(row) for row in result.confusion.tolist()),
+        files=files,
+        evaluated_at=utc_now().isoformat(),
+    )
+    folder.write_eval_report(report)
     return report
-
-
-MISCLASSIFIED_SHOWN = 20
 
 
 def check_compatible(model: Model, dataset: Dataset) -> None:
@@ -104,26 +99,33 @@ def check_compatible(model: Model, dataset: Dataset) -> None:
 
 
 @dataclass(frozen=True)
+class RankedClass:
+    label: int
+    name: str
+    probability: float
+
+
+@dataclass(frozen=True)
 class Prediction:
     input: str
     label: int
     name: str
     probability: float
-    top_k: list[dict[str, Any]]
+    top_k: list[RankedClass]  # the most probable first
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 def predict_inputs(
-    run_dir: Path,
+    folder: RunFolder,
     inputs: list[str],
     top_k: int,
     invert: str = "auto",
     stdin: bytes | None = None,
 ) -> tuple[list[Prediction], list[str]]:
     """Predictions for every readable input, and one error line per unreadable one."""
-    model = load_model(run_dir)
+    model = folder.read_model()
     spec = InputSpec(model.input_shape, model.normalizer.pixel_max, invert)
     read, errors = read_inputs(inputs, spec, stdin)
     if not read:
@@ -134,12 +136,7 @@ def predict_inputs(
     predictions = []
     for name, row in zip(names, scores, strict=True):
         order = np.argsort(-row, kind="stable")[:k]
-        ranked = [
-            {"label": int(c), "name": model.class_names[c], "probability": float(row[c])}
-            for c in order
-        ]
+        ranked = [RankedClass(int(c), model.class_names[c], float(row[c])) for c in order]
         best = ranked[0]
-        predictions.append(
-            Prediction(name, best["label"], best["name"], best["probability"], ranked)
-        )
+        predictions.append(Prediction(name, best.label, best.name, best.probability, ranked))
     return predictions, errors

@@ -1,0 +1,327 @@
+"""The run folder: one object that creates, finds, lists, reads and writes a run.
+
+    runs/<UTC timestamp>-<name>/          run folder format 2 (summary.json "format")
+        config.yaml     the fully resolved config (defaults and overrides applied)
+        metrics.csv     one row per completed epoch: epoch, train_loss, train_acc,
+                        val_loss, val_acc, lr, seconds (empty: no validation split)
+        weights.npz     the best epoch's weights + architecture (see `formats`)
+        last.npz        the last epoch's, in the same format
+        checkpoint.npz  weights, best weights, optimizer and generator state, epoch
+                        and metrics: what `dlzero train --resume` continues from
+        summary.json    format, name, status, seed, dataset, sample counts, timings,
+                        versions, best epoch, final and test metrics (see `documents`)
+        curves.png      loss and accuracy per epoch, train against validation
+        eval-<dataset>-<split>.json          `dlzero eval`'s report
+        confusion-<dataset>-<split>.png      its confusion matrix
+        misclassified-<dataset>-<split>.png  its most confident mistakes
+
+Format 1 is the same files without "format" in summary.json; both are read. Only
+this module opens these files by name. Every file is written to a temporary name in
+the same folder and renamed into place, so a crash never leaves a half-written file
+where a good one was.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dlzero_cli.atomic import atomic_open
+from dlzero_cli.config import Config, LoadedConfig, dump_config, load_config
+from dlzero_cli.errors import DlzeroError, RunError
+from dlzero_cli.model import Model, WeightSnapshot
+from dlzero_cli.runs import formats
+from dlzero_cli.runs.documents import (
+    EvalFiles,
+    EvalReport,
+    Summary,
+    eval_report_from_json,
+    summary_from_json,
+)
+from dlzero_cli.training import EpochRecord
+
+CONFIG_FILE = "config.yaml"
+METRICS_FILE = "metrics.csv"
+WEIGHTS_FILE = "weights.npz"
+LAST_FILE = "last.npz"
+CHECKPOINT_FILE = "checkpoint.npz"
+SUMMARY_FILE = "summary.json"
+CURVES_FILE = "curves.png"
+RUNS_DIR_ENV = "DLZERO_RUNS_DIR"
+
+
+def default_runs_dir() -> Path:
+    return Path(os.environ.get(RUNS_DIR_ENV, "runs"))
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+# --------------------------------------------------------------------------- atomic writes
+
+
+def write_text(path: Path, text: str) -> None:
+    with atomic_open(path) as f:
+        f.write(text)
+
+
+def write_json(path: Path, data: Any) -> None:
+    write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def write_arrays(path: Path, arrays: dict[str, np.ndarray], durable: bool = True) -> None:
+    with atomic_open(path, "wb", durable=durable) as f:
+        np.savez(f, **arrays)
+
+
+# --------------------------------------------------------------------------- the folder
+
+
+@dataclass(frozen=True)
+class RunListing:
+    """One folder of `RunFolder.all`: its summary, or why it could not be read."""
+
+    folder: RunFolder
+    summary: Summary | None
+    problem: str | None = None  # set exactly when summary is None
+
+    @property
+    def status(self) -> str:
+        return self.summary.status if self.summary is not None else "unreadable"
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    path: Path
+
+    # ------------------------------------------------------------ creating, finding
+
+    @classmethod
+    def create(cls, runs_dir: Path, name: str, now: datetime | None = None) -> RunFolder:
+        """A new, empty run folder `<UTC timestamp>-<name>`; never reuses an existing one.
+
+        Two runs started in the same second get `-2`, `-3`, ... suffixes: mkdir without
+        exist_ok is atomic, so even concurrent processes cannot both claim a name.
+        """
+        stamp = (now or utc_now()).strftime("%Y%m%dT%H%M%SZ")
+        try:
+            runs_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RunError(f"{runs_dir}: cannot create the runs folder: {exc.strerror}") from None
+        for attempt in range(1, 10_000):
+            suffix = "" if attempt == 1 else f"-{attempt}"
+            path = runs_dir / f"{stamp}-{name}{suffix}"
+            try:
+                path.mkdir()
+            except FileExistsError:
+                continue
+            except OSError as exc:
+                raise RunError(f"{path}: cannot create the run folder: {exc.strerror}") from None
+            return cls(path)
+        raise RunError(f"{runs_dir}: too many runs named {name!r} in one second")
+
+    @classmethod
+    def find(cls, run: str, runs_dir: Path | None = None, need_weights: bool = True) -> RunFolder:
+        """A run folder from a path, a name under `runs_dir`, or `latest` (the newest).
+
+        Its summary, when it has one, must be readable and of a format this dlzero reads.
+        """
+        runs_dir = runs_dir or default_runs_dir()
+        if run == "latest":
+            candidates = [cls(p) for p in _subfolders(runs_dir) if (p / SUMMARY_FILE).is_file()]
+            if not candidates:
+                raise RunError(f"{runs_dir}: no runs yet; train one with `dlzero train`")
+            folder = max(candidates, key=RunFolder._started_at)
+        else:
+            path = Path(run)
+            if not path.exists() and (runs_dir / run).exists():
+                path = runs_dir / run
+            if not path.is_dir():
+                raise RunError(
+                    f"{run}: no such run folder; give a path under {runs_dir}/ or `latest`"
+                )
+            folder = cls(path)
+        if folder.summary_path.is_file():
+            folder.read_summary()  # a newer format or a corrupt file stops here, in one line
+        if need_weights and not folder.weights_path.is_file():
+            raise RunError(
+                f"{folder.path}: not a finished run (no {WEIGHTS_FILE}); "
+                "train one with `dlzero train`"
+            )
+        return folder
+
+    @classmethod
+    def all(cls, runs_dir: Path | None = None) -> list[RunListing]:
+        """Every folder in `runs_dir`, oldest first; an unreadable one is listed with the
+        reason (missing or corrupt summary, newer format), never raised."""
+        listings = []
+        for path in _subfolders(runs_dir or default_runs_dir()):
+            folder = cls(path)
+            try:
+                listings.append(RunListing(folder, folder.read_summary()))
+            except DlzeroError as exc:
+                listings.append(RunListing(folder, None, str(exc)))
+        return sorted(listings, key=lambda entry: entry.folder._started_at())
+
+    def _started_at(self) -> tuple[str, float]:
+        """Sort key: the summary's start time, then the folder's modification time."""
+        try:
+            started = json.loads(self.summary_path.read_text(encoding="utf-8"))["started_at"]
+        except (OSError, ValueError, KeyError, TypeError):
+            started = ""
+        try:
+            modified = self.path.stat().st_mtime
+        except OSError:
+            modified = 0.0
+        return str(started), modified
+
+    # ------------------------------------------------------------ paths
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def config_path(self) -> Path:
+        return self.path / CONFIG_FILE
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.path / METRICS_FILE
+
+    @property
+    def weights_path(self) -> Path:
+        return self.path / WEIGHTS_FILE
+
+    @property
+    def last_path(self) -> Path:
+        return self.path / LAST_FILE
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.path / CHECKPOINT_FILE
+
+    @property
+    def summary_path(self) -> Path:
+        return self.path / SUMMARY_FILE
+
+    @property
+    def curves_path(self) -> Path:
+        return self.path / CURVES_FILE
+
+    def eval_files(self, dataset: str, split: str) -> EvalFiles:
+        stem = f"{dataset}-{split}"
+        return EvalFiles(
+            report=self.path / f"eval-{stem}.json",
+            confusion=self.path / f"confusion-{stem}.png",
+            misclassified=self.path / f"misclassified-{stem}.png",
+        )
+
+    # ------------------------------------------------------------ config.yaml
+
+    def write_config(self, config: Config) -> None:
+        write_text(self.config_path, dump_config(config))
+
+    def read_config(self) -> LoadedConfig:
+        return load_config(str(self.config_path))
+
+    # ------------------------------------------------------------ metrics.csv
+
+    def write_metrics(self, records: list[EpochRecord]) -> None:
+        write_text(self.metrics_path, formats.metrics_text(records))
+
+    def read_metrics(self) -> list[EpochRecord]:
+        try:
+            return formats.parse_metrics(self.metrics_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise RunError(f"{self.metrics_path}: missing") from None
+        except (OSError, ValueError) as exc:
+            raise RunError(f"{self.metrics_path}: unreadable ({exc})") from None
+
+    # ------------------------------------------------------------ weights.npz, last.npz
+
+    def write_weights(self, model: Model, weights: WeightSnapshot | None = None) -> None:
+        """weights.npz: `model` with `weights` (the best epoch's), or with its own."""
+        write_arrays(self.weights_path, formats.weight_arrays(model, weights))
+
+    def write_last(self, model: Model) -> None:
+        """last.npz: `model` as it stands."""
+        write_arrays(self.last_path, formats.weight_arrays(model))
+
+    def read_model(self, last: bool = False) -> Model:
+        """The model of weights.npz (or of last.npz); the weight file alone suffices."""
+        path = self.last_path if last else self.weights_path
+        arrays = formats.read_arrays(path)
+        try:
+            return formats.model_from_arrays(arrays)
+        except (KeyError, ValueError, TypeError) as exc:
+            raise RunError(f"{path}: not a consistent dlzero weight file ({exc})") from None
+
+    # ------------------------------------------------------------ checkpoint.npz
+
+    def has_checkpoint(self) -> bool:
+        return self.checkpoint_path.is_file()
+
+    def write_checkpoint(self, model: Model, checkpoint: formats.Checkpoint) -> None:
+        # Atomic, but without the fsync that final files get: a checkpoint lost with
+        # the machine's power costs the epochs since the previous one.
+        arrays = formats.checkpoint_arrays(model, checkpoint)
+        write_arrays(self.checkpoint_path, arrays, durable=False)
+
+    def read_checkpoint(self) -> formats.Checkpoint:
+        arrays = formats.read_arrays(self.checkpoint_path)
+        try:
+            return formats.checkpoint_from_arrays(arrays)
+        except (KeyError, ValueError, TypeError) as exc:
+            raise self.inconsistent_checkpoint(exc) from None
+
+    def inconsistent_checkpoint(self, exc: Exception) -> RunError:
+        """The error for a checkpoint that does not fit its model or optimizer."""
+        return RunError(f"{self.checkpoint_path}: not a consistent checkpoint ({exc})")
+
+    # ------------------------------------------------------------ summary.json
+
+    def write_summary(self, summary: Summary) -> None:
+        write_json(self.summary_path, summary.to_json())
+
+    def read_summary(self) -> Summary:
+        """The summary; RunError (one line) when missing, corrupt or of a newer format."""
+        try:
+            data = json.loads(self.summary_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise RunError(f"{self.summary_path}: missing; not a dlzero run folder") from None
+        except (OSError, ValueError) as exc:
+            raise RunError(f"{self.summary_path}: unreadable ({exc})") from None
+        return summary_from_json(data, self.summary_path)
+
+    # ------------------------------------------------------------ eval reports
+
+    def write_eval_report(self, report: EvalReport) -> None:
+        write_json(report.files.report, report.to_json())
+
+    def read_eval_report(self, dataset: str, split: str) -> EvalReport:
+        path = self.eval_files(dataset, split).report
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise RunError(f"{path}: missing; run `dlzero eval {self.path}`") from None
+        except (OSError, ValueError) as exc:
+            raise RunError(f"{path}: unreadable ({exc})") from None
+        return eval_report_from_json(data, path)
+
+
+def _subfolders(runs_dir: Path) -> list[Path]:
+    """The folders in `runs_dir` (none when it does not exist yet)."""
+    try:
+        return [p for p in runs_dir.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        raise RunError(f"{runs_dir}: cannot list the runs folder: {exc.strerror}") from None

@@ -1,0 +1,306 @@
+"""A run's life cycle without the CLI: train it, resume it, or import one.
+
+The run folder's summary.json always tells the truth (`running` -> `completed`,
+`interrupted`, `diverged` or `failed`). After every epoch a checkpoint (weights,
+optimizer state, generator state, epoch, metrics, best weights) is taken, so a run
+stopped by Ctrl-C, SIGTERM or SIGKILL can be resumed and ends bit-identical to one
+that was never stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from dlzero_cli import __version__, plots
+from dlzero_cli.config import LoadedConfig, load_config
+from dlzero_cli.data.catalog import DATASETS, Dataset
+from dlzero_cli.data.datasets import Arrays
+from dlzero_cli.data.splits import dataset_splits
+from dlzero_cli.engine.optim import Optimizer
+from dlzero_cli.errors import RunError, TrainingDiverged
+from dlzero_cli.evaluation import Evaluation, evaluate
+from dlzero_cli.model import Model, WeightSnapshot
+from dlzero_cli.pretrained import load_book_params, read_param_pickle
+from dlzero_cli.runs.documents import Outcome, Score, Summary
+from dlzero_cli.runs.folder import RunFolder, utc_now
+from dlzero_cli.runs.formats import Checkpoint
+from dlzero_cli.training import EpochRecord, FitCallbacks, TrainState, fit, make_optimizer
+
+RESUMABLE = ("running", "interrupted", "failed")
+
+
+class RunCallbacks(FitCallbacks):
+    """What a run tells its caller: `fit`'s callbacks, plus the run's start."""
+
+    def run_started(self, folder: RunFolder, model: Model, splits: dict[str, Arrays]) -> None: ...
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    folder: RunFolder
+    history: list[EpochRecord]
+    test: Evaluation  # the best epoch's weights on the test split
+    summary: Summary
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM stopped a run; it can be resumed from `folder`."""
+
+    def __init__(self, folder: RunFolder) -> None:
+        super().__init__(str(folder.path))
+        self.folder = folder
+
+
+def load_splits(
+    loaded: LoadedConfig,
+    data_dir: Path | None = None,
+    wanted: tuple[str, ...] = ("train", "val", "test"),
+    dataset: Dataset | None = None,
+) -> dict[str, Arrays]:
+    """The config's splits of its dataset (or of `dataset`, split the same way)."""
+    data = loaded.config.data
+    dataset = dataset or DATASETS.get(data.dataset)
+    try:
+        return dataset_splits(
+            dataset, data.validation, data.split_seed, data_dir, data.limit, wanted
+        )
+    except ValueError as exc:
+        raise loaded.source.error(("data", "validation"), str(exc)) from None
+
+
+def versions() -> dict[str, str]:
+    return {"python": platform.python_version(), "numpy": np.__version__, "dlzero": __version__}
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+
+class Checkpointer:
+    """Keeps checkpoint.npz and metrics.csv current as epochs complete.
+
+    The training state is snapshotted in memory after every epoch; both files are
+    written when a second has passed since the last write, and always by `flush` (at
+    the end, on Ctrl-C, SIGTERM, divergence or failure). Epochs longer than a second
+    are thus each on disk; runs of thousands of millisecond epochs (the logic gates) do
+    not spend their time writing, and a SIGKILL loses at most a second of work.
+    Resuming from any epoch boundary is exact.
+    """
+
+    INTERVAL = 1.0
+
+    def __init__(self, folder: RunFolder, model: Model, rng: np.random.Generator) -> None:
+        self.folder, self.model, self.rng = folder, model, rng
+        self.pending: Checkpoint | None = None
+        self.written_at = time.perf_counter()
+
+    def __call__(self, state: TrainState, optimizer: Optimizer, current: WeightSnapshot) -> None:
+        # `current` is a copy already, and fit rebinds rather than changes the state's
+        # fields; only its history grows, and is cut back to `epoch` records on writing.
+        self.pending = Checkpoint(
+            replace(state), current, optimizer.state_dict(), self.rng.bit_generator.state
+        )
+        if time.perf_counter() - self.written_at >= self.INTERVAL:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending is None:
+            return
+        state = self.pending.state
+        state = replace(state, history=state.history[: state.epoch])
+        checkpoint = replace(self.pending, state=state)
+        self.folder.write_checkpoint(self.model, checkpoint)
+        self.folder.write_metrics(checkpoint.state.history)
+        self.pending = None
+        self.written_at = time.perf_counter()
+
+
+def restore_checkpoint(
+    folder: RunFolder, model: Model, optimizer: Optimizer, rng: np.random.Generator
+) -> TrainState:
+    """Put a run's checkpoint into the model, optimizer and generator; its state."""
+    checkpoint = folder.read_checkpoint()
+    try:
+        model.restore(checkpoint.current)
+        optimizer.load_state_dict(checkpoint.optimizer)
+        rng.bit_generator.state = checkpoint.rng
+    except (KeyError, ValueError, TypeError) as exc:
+        raise folder.inconsistent_checkpoint(exc) from None
+    return checkpoint.state
+
+
+# --------------------------------------------------------------------------- training
+
+
+def train_from_config(
+    loaded: LoadedConfig,
+    runs_dir: Path,
+    callbacks: RunCallbacks | None = None,
+    data_dir: Path | None = None,
+) -> TrainResult:
+    """A new run folder for `loaded`, trained to the end."""
+    config = loaded.config
+    splits = load_splits(loaded, data_dir)
+    folder = RunFolder.create(runs_dir, config.name)
+    folder.write_config(config)
+    return _train(folder, loaded, splits, callbacks or RunCallbacks(), previous=None)
+
+
+def resume_run(
+    folder: RunFolder, callbacks: RunCallbacks | None = None, data_dir: Path | None = None
+) -> TrainResult:
+    """Continue an interrupted run in its own folder from its last checkpoint."""
+    previous = folder.read_summary()
+    if previous.status not in RESUMABLE:
+        raise RunError(
+            f"{folder.path}: status is {previous.status!r}; only a run that is "
+            f"{', '.join(RESUMABLE[:-1])} or {RESUMABLE[-1]} can be resumed"
+        )
+    loaded = folder.read_config()
+    splits = load_splits(loaded, data_dir)
+    return _train(folder, loaded, splits, callbacks or RunCallbacks(), previous)
+
+
+def _train(
+    folder: RunFolder,
+    loaded: LoadedConfig,
+    splits: dict[str, Arrays],
+    callbacks: RunCallbacks,
+    previous: Summary | None,
+) -> TrainResult:
+    """Train `folder`'s run to the end: afresh, or on from its checkpoint when `previous`
+    (its summary so far) is given."""
+    config = loaded.config
+    dataset = DATASETS.get(config.data.dataset)
+    rng = np.random.default_rng(config.seed)
+    model = Model.from_config(config, dataset, rng)
+    model.normalizer.fit(splits["train"].x)
+    optimizer = make_optimizer(model, config.train)
+    state = TrainState()
+    if previous is not None and folder.has_checkpoint():
+        state = restore_checkpoint(folder, model, optimizer, rng)
+    now = utc_now().isoformat()
+    summary = Summary(
+        name=config.name,
+        status="running",
+        seed=config.seed,
+        dataset=dataset.name,
+        samples={split: len(arrays) for split, arrays in splits.items()},
+        parameters=model.network.parameter_count(),
+        started_at=previous.started_at if previous else now,
+        versions=versions(),
+        resumed_at=(*previous.resumed_at, now) if previous else (),
+        resumed_from_epoch=state.epoch if previous else None,
+    )
+    folder.write_summary(summary)
+    callbacks.run_started(folder, model, splits)
+
+    started = time.perf_counter()
+    # The best weights travel in the checkpoint; weights.npz is written once, at the
+    # end (or when stopped), not re-synced to disk at every improvement.
+    checkpoint = Checkpointer(folder, model, rng)
+    metric, mode = config.train.monitor(bool(len(splits["val"])))
+
+    def finish(status: str, error: str | None = None, test: Score | None = None) -> Summary:
+        checkpoint.flush()
+        plots.plot_curves(
+            [r.as_dict() for r in state.history], folder.curves_path, f"{config.name} ({status})"
+        )
+        wall = time.perf_counter() - started
+        trained = (len(state.history) - (summary.resumed_from_epoch or 0)) * len(splits["train"])
+        outcome = Outcome(
+            wall_seconds=round(wall, 3),
+            epochs_completed=state.epoch,
+            best_epoch=state.best_epoch,
+            best_metric=metric,
+            best_mode=mode,
+            stopped_early=state.stopped_early,
+            samples_per_second=round(trained / wall, 1) if wall > 0 else None,
+            final=state.history[-1] if state.history else None,
+        )
+        final = replace(
+            summary, status=status, finished_at=utc_now().isoformat(), outcome=outcome,
+            error=error, test=test,
+        )  # fmt: skip
+        folder.write_summary(final)
+        return final
+
+    def save_weights() -> None:
+        """last.npz as the model stands; weights.npz the best epoch (the current
+        weights when no epoch has completed)."""
+        folder.write_last(model)
+        folder.write_weights(model, state.best)
+
+    val = splits["val"] if len(splits["val"]) else None
+    try:
+        fit(
+            model, splits["train"], val, config.train, rng,
+            callbacks=callbacks, optimizer=optimizer, state=state, checkpoint=checkpoint,
+        )  # fmt: skip
+    except TrainingDiverged as exc:
+        save_weights()  # fit left the last good epoch's weights in the model
+        finish("diverged", error=exc.detail)
+        raise exc.with_hint(
+            f"lower train.optimizer.lr (now {config.train.optimizer.options()['lr']}) or "
+            f"check the input scale (data.normalize); the last good weights are in "
+            f"{folder.path}"
+        ) from None
+    except KeyboardInterrupt:
+        # Resuming uses the checkpoint (written by finish); the weight files are for
+        # looking at the run as it stands, mid-epoch.
+        save_weights()
+        finish("interrupted")
+        raise RunInterrupted(folder) from None
+    except BaseException as exc:
+        finish("failed", error=f"{type(exc).__name__}: {exc}")
+        raise
+
+    save_weights()
+    if state.best is not None:
+        model.restore(state.best)  # the test score is the best epoch's
+    test = evaluate(model, splits["test"], batch_size=config.train.batch_size)
+    final = finish("completed", test=Score(test.loss, test.accuracy))
+    return TrainResult(folder, state.history, test, final)
+
+
+# --------------------------------------------------------------------------- import
+
+
+def import_book(
+    weights: Path, config_ref: str, runs_dir: Path, name: str | None = None
+) -> RunFolder:
+    """A run folder holding the book's pretrained parameters under `config_ref`'s layers."""
+    loaded = load_config(config_ref, [f"name={name}"] if name else [])
+    config = loaded.config
+    if config.data.normalize == "standardize":
+        raise loaded.source.error(
+            ("data", "normalize"),
+            "got 'standardize'; the book's networks take pixels / 255: use scale",
+        )
+    dataset = DATASETS.get(config.data.dataset)
+    model = Model.from_config(config, dataset, np.random.default_rng(config.seed))
+    load_book_params(model.network, read_param_pickle(weights), str(weights))
+    folder = RunFolder.create(runs_dir, config.name)
+    folder.write_config(config)
+    folder.write_metrics([])
+    folder.write_weights(model)
+    now = utc_now().isoformat()
+    folder.write_summary(
+        Summary(
+            name=config.name,
+            status="imported",
+            imported_from=str(weights.resolve()),
+            imported_sha256=hashlib.sha256(weights.read_bytes()).hexdigest(),
+            dataset=dataset.name,
+            parameters=model.network.parameter_count(),
+            started_at=now,
+            finished_at=now,
+            versions=versions(),
+        )
+    )
+    return folder
