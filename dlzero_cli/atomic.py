@@ -6,12 +6,15 @@ worst a hidden `.NAME.*.tmp` file), never a half-written one under the real name
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
+
+import numpy as np
 
 
 def _default_mode() -> int:
@@ -44,3 +47,18 @@ def make_temp(folder: Path, prefix: str, suffix: str) -> tuple[int, Path]:
     fd, name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=folder)
     os.fchmod(fd, _default_mode())
     return fd, Path(name)
+
+
+def write_text(path: Path, text: str) -> None:
+    with atomic_open(path) as f:
+        f.write(text)
+
+
+def write_json(path: Path, data: Any) -> None:
+    write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def write_arrays(path: Path, arrays: dict[str, np.ndarray], durable: bool = True) -> None:
+    """An .npz of `arrays`, never pickled objects (np.savez of plain arrays)."""
+    with atomic_open(path, "wb", durable=durable) as f:
+        np.savez(f, **arrays)

@@ -28,11 +28,8 @@ import os
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
-import numpy as np
-
-from dlzero_cli.atomic import atomic_open
+from dlzero_cli.atomic import write_arrays, write_json, write_text
 from dlzero_cli.config import Config, LoadedConfig, dump_config, load_config
 from dlzero_cli.errors import DlzeroError, RunError
 from dlzero_cli.model import Model, WeightSnapshot
@@ -62,23 +59,6 @@ def default_runs_dir() -> Path:
 
 def utc_now() -> datetime:
     return datetime.now(timezone.utc)
-
-
-# --------------------------------------------------------------------------- atomic writes
-
-
-def write_text(path: Path, text: str) -> None:
-    with atomic_open(path) as f:
-        f.write(text)
-
-
-def write_json(path: Path, data: Any) -> None:
-    write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
-
-
-def write_arrays(path: Path, arrays: dict[str, np.ndarray], durable: bool = True) -> None:
-    with atomic_open(path, "wb", durable=durable) as f:
-        np.savez(f, **arrays)
 
 
 # --------------------------------------------------------------------------- the folder
