@@ -23,11 +23,9 @@ from dlzero_cli.engine.layers import OUTPUTS
 from dlzero_cli.engine.losses import Criterion, make_criterion
 from dlzero_cli.engine.network import LayerSummary, Sequential, initialize
 
-# 2: one name per layer kind, its YAML name ("dense", "padding", one "batchnorm").
+# 2: one name per layer kind, its YAML name ("dense", "padding", one "batchnorm");
+# older weight files are upgraded where they are read (dlzero_cli.runs.formats).
 ARCHITECTURE_FORMAT = 2
-# Format 1's names for the same things.
-_KINDS_BEFORE_2 = {"affine": "dense", "batchnorm2d": "batchnorm"}
-_KEYS_BEFORE_2 = {"pad": "padding"}
 
 
 @dataclass
@@ -140,7 +138,9 @@ class Model:
 
         Raises ValueError, KeyError or TypeError when the parts do not fit together.
         """
-        arch = upgrade_architecture(architecture)
+        arch = architecture
+        if arch.get("format") != ARCHITECTURE_FORMAT:
+            raise ValueError(f"unsupported architecture format {arch.get('format')!r}")
         dtype = np.dtype(arch["dtype"])
         network = Sequential.from_spec(arch["layers"], dtype)
         network.load_params(weights.params)
@@ -171,33 +171,6 @@ class WeightSnapshot:
 
     params: dict[str, np.ndarray]
     buffers: dict[str, np.ndarray]
-
-
-def upgrade_architecture(arch: dict[str, Any]) -> dict[str, Any]:
-    """A weight file's architecture in the current format; ValueError for an unknown one.
-
-    Format 1 (dlzero before the layer kinds were declared once) named the dense layer
-    "affine", spatial batch norm "batchnorm2d" and padding "pad".
-    """
-    found = arch.get("format")
-    if found == ARCHITECTURE_FORMAT:
-        return arch
-    if found != 1:
-        raise ValueError(
-            f"unsupported architecture format {found!r} (this dlzero reads 1 to "
-            f"{ARCHITECTURE_FORMAT}); a newer dlzero may have written it"
-        )
-    layers = []
-    for spec in arch["layers"]:
-        kind = spec["type"]
-        upgraded = {_KEYS_BEFORE_2.get(k, k): v for k, v in spec.items()}
-        upgraded["type"] = _KINDS_BEFORE_2.get(kind, kind)
-        if upgraded["type"] == "batchnorm":
-            upgraded["spatial"] = kind == "batchnorm2d"
-        if upgraded["type"] == "dropout":
-            upgraded.setdefault("scale", "train")
-        layers.append(upgraded)
-    return {**arch, "format": ARCHITECTURE_FORMAT, "layers": layers}
 
 
 @dataclass(frozen=True)

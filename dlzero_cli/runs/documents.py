@@ -67,6 +67,19 @@ class Summary:
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"format": self.format, "name": self.name, "status": self.status}
+        if self.imported_from is not None:
+            # An imported run's keys in the order dlzero has always written them.
+            imported = {
+                "imported_from": self.imported_from,
+                "imported_sha256": self.imported_sha256,
+                "dataset": self.dataset,
+                "parameters": self.parameters,
+                "started_at": self.started_at,
+                "finished_at": self.finished_at,
+                "versions": self.versions,
+            }
+            data.update((k, v) for k, v in imported.items() if v is not None)
+            return data
         optional = {
             "seed": self.seed,
             "dataset": self.dataset,
@@ -102,6 +115,16 @@ class Summary:
         return data
 
 
+def refuse_newer_format(data: Any, path: Path) -> None:
+    """RunError when a summary's `format` is newer than this dlzero reads."""
+    version = data.get("format") if isinstance(data, dict) else None
+    if isinstance(version, int) and not isinstance(version, bool) and version > RUN_FORMAT:
+        raise RunError(
+            f"{path}: written by a newer dlzero (run format {version}; this one reads "
+            f"{OLDEST_RUN_FORMAT}-{RUN_FORMAT}); upgrade dlzero"
+        )
+
+
 def summary_from_json(data: Any, path: Path) -> Summary:
     """A summary of format 1 or 2; RunError naming `path` for anything else."""
     if not isinstance(data, dict):
@@ -109,11 +132,7 @@ def summary_from_json(data: Any, path: Path) -> Summary:
     version = data.get("format", OLDEST_RUN_FORMAT)
     if not isinstance(version, int) or isinstance(version, bool) or version < OLDEST_RUN_FORMAT:
         raise RunError(f"{path}: unreadable (format {version!r} is not a run format)")
-    if version > RUN_FORMAT:
-        raise RunError(
-            f"{path}: written by a newer dlzero (run format {version}; this one reads "
-            f"{OLDEST_RUN_FORMAT}-{RUN_FORMAT}); upgrade dlzero"
-        )
+    refuse_newer_format(data, path)
     try:
         return _summary(_Fields(data))
     except (ValueError, TypeError) as exc:

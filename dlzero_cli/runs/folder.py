@@ -15,8 +15,10 @@
         confusion-<dataset>-<split>.png      its confusion matrix
         misclassified-<dataset>-<split>.png  its most confident mistakes
 
-Format 1 is the same files without "format" in summary.json; both are read. Only
-this module opens these files by name. Every file is written to a temporary name in
+Format 1 is the same files without "format" in summary.json, and with weight files
+whose architecture is format 1 (layer kinds "affine", "batchnorm2d", key "pad": see
+`formats.upgrade_architecture`); both are read. dlzero before format 2 cannot read a
+format-2 weight file. Only this module opens these files by name. Every file is written to a temporary name in
 the same folder and renamed into place, so a crash never leaves a half-written file
 where a good one was.
 """
@@ -29,9 +31,13 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
+
+from dlzero_cli import plots
 from dlzero_cli.atomic import write_arrays, write_json, write_text
 from dlzero_cli.config import Config, LoadedConfig, dump_config, load_config
 from dlzero_cli.errors import DlzeroError, RunError
+from dlzero_cli.evaluation import Evaluation
 from dlzero_cli.model import Model, WeightSnapshot
 from dlzero_cli.runs import formats
 from dlzero_cli.runs.documents import (
@@ -39,6 +45,7 @@ from dlzero_cli.runs.documents import (
     EvalReport,
     Summary,
     eval_report_from_json,
+    refuse_newer_format,
     summary_from_json,
 )
 from dlzero_cli.training import EpochRecord
@@ -111,7 +118,7 @@ class RunFolder:
     def find(cls, run: str, runs_dir: Path | None = None, need_weights: bool = True) -> RunFolder:
         """A run folder from a path, a name under `runs_dir`, or `latest` (the newest).
 
-        Its summary, when it has one, must be readable and of a format this dlzero reads.
+        A summary.json of a newer format than this dlzero reads is refused.
         """
         runs_dir = runs_dir or default_runs_dir()
         if run == "latest":
@@ -128,8 +135,7 @@ class RunFolder:
                     f"{run}: no such run folder; give a path under {runs_dir}/ or `latest`"
                 )
             folder = cls(path)
-        if folder.summary_path.is_file():
-            folder.read_summary()  # a newer format or a corrupt file stops here, in one line
+        folder.refuse_newer_format()
         if need_weights and not folder.weights_path.is_file():
             raise RunError(
                 f"{folder.path}: not a finished run (no {WEIGHTS_FILE}); "
@@ -271,6 +277,19 @@ class RunFolder:
     def write_summary(self, summary: Summary) -> None:
         write_json(self.summary_path, summary.to_json())
 
+    def refuse_newer_format(self) -> None:
+        """RunError (one line) when summary.json says a newer dlzero wrote this folder.
+
+        Nothing else about the summary is checked here: eval and predict need only the
+        weight file, and a damaged summary.json must not keep them from it (resuming
+        reads the summary in full and reports it).
+        """
+        try:
+            data = json.loads(self.summary_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return
+        refuse_newer_format(data, self.summary_path)
+
     def read_summary(self) -> Summary:
         """The summary; RunError (one line) when missing, corrupt or of a newer format."""
         try:
@@ -280,6 +299,35 @@ class RunFolder:
         except (OSError, ValueError) as exc:
             raise RunError(f"{self.summary_path}: unreadable ({exc})") from None
         return summary_from_json(data, self.summary_path)
+
+    # ------------------------------------------------------------ figures
+
+    def write_curves(self, history: list[EpochRecord], title: str) -> None:
+        """curves.png: loss and accuracy per epoch, train against validation."""
+        plots.plot_curves([record.as_dict() for record in history], self.curves_path, title)
+
+    def write_eval_plots(
+        self,
+        dataset: str,
+        split: str,
+        result: Evaluation,
+        inputs: np.ndarray,
+        class_names: tuple[str, ...],
+    ) -> EvalFiles:
+        """The confusion matrix and the most confident mistakes of an evaluation of
+        `inputs` (raw, as evaluated); the eval files' paths."""
+        files = self.eval_files(dataset, split)
+        where = f"{dataset} {split}"
+        plots.plot_confusion(
+            result.confusion, class_names, files.confusion, f"{where}: confusion matrix"
+        )
+        wrong = result.misclassified
+        plots.plot_misclassified(
+            inputs[wrong.indices], wrong.true.tolist(), wrong.predicted.tolist(),
+            wrong.confidence.tolist(), class_names, files.misclassified,
+            f"{where}: most confident mistakes",
+        )  # fmt: skip
+        return files
 
     # ------------------------------------------------------------ eval reports
 

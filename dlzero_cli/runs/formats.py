@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from dlzero_cli.errors import RunError
-from dlzero_cli.model import Model, WeightSnapshot
+from dlzero_cli.model import ARCHITECTURE_FORMAT, Model, WeightSnapshot
 from dlzero_cli.training import EPOCH_FIELDS, EpochRecord, TrainState
 
 PARAM_PREFIX = "param/"
@@ -98,8 +98,40 @@ def model_from_arrays(arrays: dict[str, np.ndarray]) -> Model:
     if not isinstance(architecture, dict):
         raise ValueError("the architecture is not a JSON object")
     return Model.from_parts(
-        architecture, snapshot_from_arrays(arrays), strip_prefix(arrays, NORMALIZE_PREFIX)
+        upgrade_architecture(architecture),
+        snapshot_from_arrays(arrays),
+        strip_prefix(arrays, NORMALIZE_PREFIX),
     )
+
+
+# Architecture format 1 (dlzero before each layer kind was declared once) named the
+# dense layer "affine", spatial batch norm "batchnorm2d" and padding "pad".
+_KINDS_BEFORE_2 = {"affine": "dense", "batchnorm2d": "batchnorm"}
+_KEYS_BEFORE_2 = {"pad": "padding"}
+
+
+def upgrade_architecture(arch: dict[str, Any]) -> dict[str, Any]:
+    """A weight file's architecture in the current format (ARCHITECTURE_FORMAT);
+    ValueError for an unknown one. A format-1 file's layer specs get today's names."""
+    found = arch.get("format")
+    if found == ARCHITECTURE_FORMAT:
+        return arch
+    if found != 1:
+        raise ValueError(
+            f"unsupported architecture format {found!r} (this dlzero reads 1 to "
+            f"{ARCHITECTURE_FORMAT}); a newer dlzero may have written it"
+        )
+    layers = []
+    for spec in arch["layers"]:
+        kind = spec["type"]
+        upgraded = {_KEYS_BEFORE_2.get(k, k): v for k, v in spec.items()}
+        upgraded["type"] = _KINDS_BEFORE_2.get(kind, kind)
+        if upgraded["type"] == "batchnorm":
+            upgraded["spatial"] = kind == "batchnorm2d"
+        if upgraded["type"] == "dropout":
+            upgraded.setdefault("scale", "train")
+        layers.append(upgraded)
+    return {**arch, "format": ARCHITECTURE_FORMAT, "layers": layers}
 
 
 # --------------------------------------------------------------------------- checkpoint

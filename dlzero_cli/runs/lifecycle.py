@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dlzero_cli import __version__, plots
+from dlzero_cli import __version__
 from dlzero_cli.config import LoadedConfig, load_config
 from dlzero_cli.data.catalog import DATASETS, Dataset
 from dlzero_cli.data.datasets import Arrays
@@ -100,10 +100,11 @@ class Checkpointer:
         self.written_at = time.perf_counter()
 
     def __call__(self, state: TrainState, optimizer: Optimizer, current: WeightSnapshot) -> None:
-        # `current` is a copy already, and fit rebinds rather than changes the state's
-        # fields; only its history grows, and is cut back to `epoch` records on writing.
+        # A snapshot of this epoch: `current` is a copy already, the records are frozen,
+        # and the history list is copied (fit goes on appending to its own).
+        snapshot = replace(state, history=list(state.history))
         self.pending = Checkpoint(
-            replace(state), current, optimizer.state_dict(), self.rng.bit_generator.state
+            snapshot, current, optimizer.state_dict(), self.rng.bit_generator.state
         )
         if time.perf_counter() - self.written_at >= self.INTERVAL:
             self.flush()
@@ -111,9 +112,7 @@ class Checkpointer:
     def flush(self) -> None:
         if self.pending is None:
             return
-        state = self.pending.state
-        state = replace(state, history=state.history[: state.epoch])
-        checkpoint = replace(self.pending, state=state)
+        checkpoint = self.pending
         self.folder.write_checkpoint(self.model, checkpoint)
         self.folder.write_metrics(checkpoint.state.history)
         self.pending = None
@@ -208,9 +207,7 @@ def _train(
 
     def finish(status: str, error: str | None = None, test: Score | None = None) -> Summary:
         checkpoint.flush()
-        plots.plot_curves(
-            [r.as_dict() for r in state.history], folder.curves_path, f"{config.name} ({status})"
-        )
+        folder.write_curves(state.history, f"{config.name} ({status})")
         wall = time.perf_counter() - started
         trained = (len(state.history) - (summary.resumed_from_epoch or 0)) * len(splits["train"])
         outcome = Outcome(

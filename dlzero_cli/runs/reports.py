@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 
-from dlzero_cli import plots
 from dlzero_cli.data.catalog import DATASETS, Dataset
 from dlzero_cli.data.splits import limit_samples
 from dlzero_cli.errors import UsageError
@@ -52,21 +51,8 @@ def evaluate_run(
         )
     batch_size = batch_size or loaded.config.train.batch_size  # memory stays per batch
     result = evaluate(model, data, batch_size=batch_size, keep_wrong=MISCLASSIFIED_SHOWN)
-    files = folder.eval_files(dataset.name, split)
     names = model.class_names
-    plots.plot_confusion(
-        result.confusion, names, files.confusion, f"{dataset.name} {split}: confusion matrix"
-    )
-    wrong = result.misclassified
-    plots.plot_misclassified(
-        data.x[wrong.indices],
-        wrong.true.tolist(),
-        wrong.predicted.tolist(),
-        wrong.confidence.tolist(),
-        names,
-        files.misclassified,
-        f"{dataset.name} {split}: most confident mistakes",
-    )
+    files = folder.write_eval_plots(dataset.name, split, result, data.x, names)
     report = EvalReport(
         run=folder.path,
         dataset=dataset.name,

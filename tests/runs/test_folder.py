@@ -36,6 +36,27 @@ def test_a_new_run_records_the_run_folder_format(trained):
     assert json.loads((trained / "summary.json").read_text())["format"] == RUN_FORMAT == 2
 
 
+def test_summary_keys_keep_the_order_dlzero_always_wrote(trained, fixtures, cli, tmp_path):
+    """Format 2 adds `format` in front; everything else is where format 1 had it."""
+    old = json.loads((fixtures / "legacy-runs" / "legacy-cnn" / "summary.json").read_text())
+    new = json.loads((trained / "summary.json").read_text())
+    assert list(new) == ["format", *old]
+    pickle_path = tmp_path / "and.pkl"
+    import pickle
+
+    import numpy as np
+
+    params = {"W1": np.ones((2, 1), np.float32), "b1": np.zeros(1, np.float32)}
+    pickle_path.write_bytes(pickle.dumps(params))
+    assert cli("import", "book", str(pickle_path), "--config", "and-2-1").exit_code == 0
+    imported = json.loads((cli.latest_run() / "summary.json").read_text())
+    # The order of dlzero's import before the run folder recorded its format.
+    assert list(imported) == [
+        "format", "name", "status", "imported_from", "imported_sha256", "dataset",
+        "parameters", "started_at", "finished_at", "versions",
+    ]  # fmt: skip
+
+
 @pytest.mark.parametrize(
     "args",
     [("eval", "{run}"), ("eval", "latest"), ("predict", "{run}", "1,0"),
@@ -55,12 +76,15 @@ def test_a_newer_format_is_one_line_asking_for_an_upgrade(cli, trained, args):
     "text", ["{not json", "[1, 2]", '{"name": "x"}', '{"format": "two", "name": "x"}'],
     ids=["not-json", "not-an-object", "no-status", "format-not-a-number"],
 )  # fmt: skip
-def test_a_corrupt_summary_is_one_line(cli, trained, text):
+def test_a_corrupt_summary_is_one_line_for_resume_and_no_obstacle_to_eval(cli, trained, text):
     (trained / "summary.json").write_text(text)
-    result = cli("eval", str(trained))
+    result = cli("train", "--resume", str(trained))
     assert result.exit_code == 1
     [line] = result.stderr.splitlines()
     assert line.startswith(f"error: {trained / 'summary.json'}: unreadable (")
+    # eval and predict need only the weight file, as they always did.
+    assert cli("eval", str(trained)).exit_code == 0
+    assert cli("predict", str(trained), "1,0").exit_code == 0
 
 
 def test_all_lists_unreadable_folders_with_the_reason(tmp_path, trained):
