@@ -41,6 +41,17 @@ def test_only_the_cli_imports_typer_and_rich():
         assert not tops & {"typer", "rich", "click"}, f"{path} imports {tops & {'typer', 'rich'}}"
 
 
+def test_the_cli_reads_no_files_itself():
+    """Commands parse arguments and print (CSV on stdout included); YAML, pickles and
+    the run folder's files are the library's (config, runs), never a command's."""
+    for path in (PACKAGE / "cli").glob("*.py"):
+        tops = {name.split(".")[0] for name in imported_modules(path)}
+        assert not tops & {"yaml", "pickle"}, f"{path.name} imports {tops & {'yaml', 'pickle'}}"
+        text = path.read_text(encoding="utf-8")
+        for name in ("config.yaml", "summary.json", "weights.npz", "metrics.csv"):
+            assert f'"{name}"' not in text, f"{path.name} names {name}"
+
+
 def test_help_does_not_import_numpy():
     code = (
         "import sys\n"

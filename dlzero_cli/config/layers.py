@@ -25,7 +25,8 @@ import numpy as np
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from dlzero_cli.config.schema import describe_error, registered
-from dlzero_cli.engine.layers import ACTIVATIONS, LAYERS, Layer, Setting, ShapeError
+from dlzero_cli.engine.declaration import Setting, ShapeError
+from dlzero_cli.engine.layers import ACTIVATIONS, LAYERS, Layer
 
 Path = tuple[str | int, ...]
 

@@ -1,7 +1,7 @@
 """Convolution and pooling layers on (N, C, H, W) batches, the book's chapter 7.
 
 im2col copies kh*kw strided slices (one per kernel position, each covering all
-channels, samples and positions) into a buffer that is reused while the shapes stay
+channels, samples and positions) into a scratch array reused while the shapes stay
 the same, then one matrix product per layer. The way back (col2im) adds the same
 slices into the input gradient: loops over the kernel window, never over pixels or
 samples. Max pooling whose window tiles the input (2x2, stride 2) works on strided
@@ -19,15 +19,9 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from dlzero_cli.engine.layers import (
-    INIT_SETTING,
-    LAYERS,
-    Layer,
-    Scratch,
-    Setting,
-    ShapeError,
-    image_shape,
-)
+from dlzero_cli.engine.declaration import INIT_SETTING, Setting, ShapeError, image_shape
+from dlzero_cli.engine.layers import LAYERS, Layer
+from dlzero_cli.engine.scratch import Scratch
 
 
 def conv_output_size(size: int, kernel: int, stride: int, pad: int) -> int:
@@ -50,7 +44,7 @@ def _windows(x: np.ndarray, kh: int, kw: int, stride: int) -> np.ndarray:
     return sliding_window_view(x, (kh, kw), axis=(2, 3))[:, :, ::stride, ::stride]
 
 
-def _col2im_add(
+def _add_window_grads(
     target: np.ndarray, patches: np.ndarray, kh: int, kw: int, stride: int, oh: int, ow: int
 ) -> None:
     """Add (N, C, OH, OW, kh, kw) window gradients back onto (N, C, Hp, Wp) `target`."""
@@ -70,7 +64,7 @@ def im2col(
     """(C*kh*kw + 1, N*OH*OW) columns of x's windows; the last row is ones (the bias).
 
     Channel-major: col[(c, i, j), (n, y, x)] = x[n, c, y*s + i, x*s + j], one strided
-    slice copy per kernel position into a buffer reused from call to call. With
+    slice copy per kernel position into a scratch array reused from call to call. With
     `block` k > 1 the columns are ordered by position in a k x k pooling window first:
     column (di, dj, n, y, x) holds conv output (n, y*k + di, x*k + dj), so a product
     with these columns lays each pooling window's values in k*k contiguous blocks
@@ -372,7 +366,7 @@ class MaxPool2D(_Pool):
         flat = np.zeros((n, c, oh, ow, k * k), dtype=dout.dtype)
         np.put_along_axis(flat, self._argmax[..., None], dout[..., None], axis=-1)
         dx = np.zeros((n, c, h + 2 * self.pad, w + 2 * self.pad), dtype=dout.dtype)
-        _col2im_add(dx, flat.reshape(n, c, oh, ow, k, k), k, k, s, oh, ow)
+        _add_window_grads(dx, flat.reshape(n, c, oh, ow, k, k), k, k, s, oh, ow)
         return _unpad(dx, self.pad)
 
 
@@ -395,7 +389,7 @@ class AvgPool2D(_Pool):
         share = dout / dout.dtype.type(k * k)
         dx = np.zeros((n, c, h + 2 * self.pad, w + 2 * self.pad), dtype=dout.dtype)
         patches = np.broadcast_to(share[..., None, None], (n, c, oh, ow, k, k))
-        _col2im_add(dx, patches, k, k, s, oh, ow)
+        _add_window_grads(dx, patches, k, k, s, oh, ow)
         return _unpad(dx, self.pad)
 
 

@@ -26,7 +26,8 @@ from dlzero_cli.engine.conv import (
     store_weight_grads,
     weights_with_bias,
 )
-from dlzero_cli.engine.layers import Layer, ReLU, Scratch
+from dlzero_cli.engine.layers import Layer, ReLU
+from dlzero_cli.engine.scratch import Scratch
 
 
 class ConvReluPool:

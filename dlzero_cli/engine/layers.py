@@ -17,124 +17,25 @@ weight files all read these.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 
 from dlzero_cli.engine import functional as F
-from dlzero_cli.engine.init import INITIALIZERS
+from dlzero_cli.engine.declaration import (
+    INIT_SETTING,
+    LayerKinds,
+    Setting,
+)
 from dlzero_cli.engine.registry import Registry
+from dlzero_cli.engine.scratch import Scratch
 from dlzero_cli.errors import EngineError
-
-
-class LayerKinds(Registry["type[Layer]"]):
-    """The LAYERS registry: the name a class is registered under becomes its `kind`, so
-    a layer kind's name is written once, in its `@LAYERS.register(...)` line."""
-
-    def add(self, name: str, value: type[Layer], description: str = "") -> None:
-        super().add(name, value, description)
-        value.kind = name
-
 
 LAYERS = LayerKinds("layer")
 
 
-class Scratch:
-    """Named arrays a layer reuses from batch to batch while their shape stays the same.
-
-    Large feature maps allocated afresh every batch cost page faults, not arithmetic;
-    reusing them made the convolution path about 1.4x faster. The price: an output in
-    scratch memory stays valid only until the layer's next call, which is all the
-    network needs (each output is consumed within the same forward/backward pass).
-    """
-
-    def __init__(self) -> None:
-        self._arrays: dict[str, np.ndarray] = {}
-
-    def like(self, name: str, x: np.ndarray, dtype: np.dtype | type | None = None) -> np.ndarray:
-        """An array of x's shape and memory order (channel-major stays channel-major)."""
-        dtype = np.dtype(dtype if dtype is not None else x.dtype)
-        array = self._arrays.get(name)
-        if (
-            array is None
-            or array.shape != x.shape
-            or array.dtype != dtype
-            or not _same_order(array, x)
-        ):
-            array = self._arrays[name] = np.empty_like(x, dtype=dtype)
-        return array
-
-    def get(self, name: str, shape: tuple[int, ...], dtype: np.dtype | type) -> np.ndarray:
-        array = self._arrays.get(name)
-        if array is None or array.shape != shape or array.dtype != np.dtype(dtype):
-            array = self._arrays[name] = np.empty(shape, dtype=dtype)
-        return array
-
-
-def _same_order(a: np.ndarray, b: np.ndarray) -> bool:
-    return (
-        np.argsort(a.strides, kind="stable").tolist()
-        == np.argsort(b.strides, kind="stable").tolist()
-    )
-
-
 ACTIVATIONS: Registry[type[Layer]] = Registry("activation")
 OUTPUTS: Registry[type[Layer]] = Registry("output")
-
-REQUIRED: Any = object()  # a Setting without a default must be given
-
-
-@dataclass(frozen=True)
-class Setting:
-    """One setting a layer-list entry takes, e.g. conv's `kernel`, as plain data.
-
-    The engine names types and bounds without any validation library; the config
-    package turns these into its schema and its error messages. Bounds: `minimum` is
-    inclusive, `above` and `below` exclusive.
-    """
-
-    name: str
-    type: type  # int, float or str
-    default: Any = REQUIRED
-    minimum: float | None = None
-    above: float | None = None
-    below: float | None = None
-    choices: tuple[str, ...] = ()
-    registry: Registry[Any] | None = None  # a name registered there, or null
-    pair: bool = False  # a number, or two: [height, width]
-    nullable: bool = False  # null is allowed (and means "the usual")
-
-    @property
-    def required(self) -> bool:
-        return self.default is REQUIRED
-
-
-class ShapeError(ValueError):
-    """A layer that does not fit its input; `setting` names the setting to change,
-    or None when the layer as a whole is out of place."""
-
-    def __init__(self, message: str, setting: str | None = None) -> None:
-        super().__init__(message)
-        self.setting = setting
-
-
-def _size(name: str, default: Any = REQUIRED, **bounds: Any) -> Setting:
-    return Setting(name, int, default, minimum=1, **bounds)
-
-
-INIT_SETTING = Setting("init", str, None, registry=INITIALIZERS, nullable=True)
-
-
-def image_shape(shape: tuple[int, ...], kind: str) -> tuple[int, int, int]:
-    """`shape` as (channels, height, width), or a ShapeError for a layer `kind` that
-    needs images."""
-    if len(shape) != 3:
-        raise ShapeError(
-            f"{kind} needs image inputs (channels x height x width), but its input has shape "
-            f"{'x'.join(map(str, shape))}; put it before any dense or flatten layer"
-        )
-    return shape  # type: ignore[return-value]
 
 
 class Layer:
@@ -218,7 +119,7 @@ class Affine(Layer):
     dx gets the input's shape back.
     """
 
-    settings = (_size("units"), INIT_SETTING)
+    settings = (Setting("units", int, minimum=1), INIT_SETTING)
     shorthand = "units"
     weighted = True
     decayed = ("W",)

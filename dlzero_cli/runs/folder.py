@@ -18,9 +18,9 @@
 Format 1 is the same files without "format" in summary.json, and with weight files
 whose architecture is format 1 (layer kinds "affine", "batchnorm2d", key "pad": see
 `formats.upgrade_architecture`); both are read. dlzero before format 2 cannot read a
-format-2 weight file. Only this module opens these files by name. Every file is written to a temporary name in
-the same folder and renamed into place, so a crash never leaves a half-written file
-where a good one was.
+format-2 weight file. Only this module opens these files by name. Every file is
+written to a temporary name in the same folder and renamed into place, so a crash
+never leaves a half-written file where a good one was.
 """
 
 from __future__ import annotations

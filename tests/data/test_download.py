@@ -443,7 +443,8 @@ FASHION_DEBIAN = Path("/usr/share/datasets/fashion-mnist")
 
 @pytest.mark.skipif(
     not FASHION_DEBIAN.is_dir(),
-    reason="Debian's dataset-fashion-mnist is not installed (apt-get install it to run this)",
+    reason=f"needs {FASHION_DEBIAN}: Debian's dataset-fashion-mnist "
+    "(apt-get install -y dataset-fashion-mnist to run this)",
 )
 def test_fashion_mnist_from_the_debian_package_without_network(tmp_path):
     fashion = DATASETS.get("fashion-mnist")

@@ -8,7 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dlzero_cli.engine.layers import LAYERS, REQUIRED, Setting
+from dlzero_cli.engine.declaration import REQUIRED, Setting
+from dlzero_cli.engine.layers import LAYERS
 from dlzero_cli.engine.network import Sequential
 
 
