@@ -48,6 +48,7 @@ from dlzero_cli.cli import (  # noqa: E402, F401
     eval_cmd,
     import_cmd,
     predict_cmd,
+    runs_cmd,
     summary_cmd,
     train_cmd,
 )
