@@ -43,6 +43,7 @@ def _root(
 
 # Each module adds its command to `app` when imported.
 from dlzero_cli.cli import (  # noqa: E402, F401
+    compare_cmd,
     configs_cmd,
     data_cmds,
     eval_cmd,
