@@ -26,7 +26,7 @@ def compare_command(
     out: Path = typer.Option(
         None,
         "--out",
-        help="Folder for compare-RUNS.png [default: the runs folder of the first run].",
+        help="Folder for the PNG of the curves [default: the first run's runs folder].",
         show_default=False,
     ),
     runs_dir: Path = RUNS_DIR_OPTION,
