@@ -20,6 +20,8 @@ from dlzero_cli.cli.common import (
 )
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from dlzero_cli.runs.listing import RunDetails, RunRow
     from dlzero_cli.runs.verify import Rerun, Verification
 
@@ -149,8 +151,14 @@ def list_cells(row: RunRow) -> list[str]:
     ]  # fmt: skip
 
 
-def print_rows(rows: list[RunRow]) -> None:
-    """A rich table on a terminal; aligned plain columns when piped."""
+# A boxed rich table costs about half a millisecond a row to render: past a screenful,
+# the terminal gets the aligned columns that pipes get (1,000 rows in ~10 ms, not ~0.5 s).
+RICH_ROWS = 200
+
+
+def listing_renderable(rows: list[RunRow], terminal: bool) -> Table | str:
+    """The listing as printed: a rich table on a terminal (up to RICH_ROWS rows),
+    aligned plain columns otherwise."""
     from dlzero_cli.cli.tables import plain_table, table
 
     headers, cells = list(LIST_HEADERS), [list_cells(row) for row in rows]
@@ -159,10 +167,17 @@ def print_rows(rows: list[RunRow]) -> None:
         for row, line in zip(rows, cells, strict=True):
             # The reason without the folder's own path, which the row already names.
             line.append((row.problem or "").replace(f"{row.path}/", ""))
-    if stdout.is_terminal:
-        stdout.print(table(headers, cells, LIST_RIGHT))
+    if terminal and len(rows) <= RICH_ROWS:
+        return table(headers, cells, LIST_RIGHT)
+    return plain_table(headers, cells, LIST_RIGHT)
+
+
+def print_rows(rows: list[RunRow]) -> None:
+    shown = listing_renderable(rows, stdout.is_terminal)
+    if isinstance(shown, str):
+        print(shown)
     else:
-        print(plain_table(headers, cells, LIST_RIGHT))
+        stdout.print(shown)
 
 
 # --------------------------------------------------------------------------- show

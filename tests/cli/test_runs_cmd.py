@@ -256,3 +256,17 @@ def test_verify_rerun_keeps_its_folder_when_asked(cli, train_run):
     folder = Path(kept.removeprefix("rerun kept in "))
     assert folder.is_dir() and not folder.is_relative_to(cli.runs_dir)
     assert [p.name for p in cli.runs_dir.iterdir()] == [run.name]
+
+
+def test_a_terminal_gets_a_rich_table_up_to_a_screenful_then_columns(cli, three_runs):
+    from rich.table import Table
+
+    from dlzero_cli.cli.runs_cmd import RICH_ROWS, listing_renderable
+    from dlzero_cli.runs.listing import list_runs
+
+    rows = list_runs(cli.runs_dir)
+    assert isinstance(listing_renderable(rows, terminal=True), Table)
+    assert isinstance(listing_renderable(rows, terminal=False), str)
+    many = rows * (RICH_ROWS // len(rows) + 1)
+    text = listing_renderable(many, terminal=True)
+    assert isinstance(text, str) and len(text.splitlines()) == len(many) + 1
