@@ -42,6 +42,13 @@ def cli(tmp_path: Path) -> Cli:
     return Cli(tmp_path / "runs")
 
 
+@pytest.fixture(scope="session")
+def cli_in():
+    """`cli_in(runs_dir)`: a `cli` for another runs folder (for module-scoped fixtures
+    that train once and are copied into each test's `cli.runs_dir`)."""
+    return Cli
+
+
 @pytest.fixture
 def train_run(cli):
     """`train_run("xor-2-4-1", "--epochs", "3")`: train quietly into cli's runs folder

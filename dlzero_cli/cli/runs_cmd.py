@@ -303,7 +303,7 @@ def verify_command(
     ```
     """
     from dlzero_cli.runs.folder import RunFolder
-    from dlzero_cli.runs.verify import rerun_run, verify_files
+    from dlzero_cli.runs.verify import rerun_run, threads_text, verify_files
 
     folder = RunFolder.find(run, runs_dir_or_default(runs_dir))
     verification = verify_files(folder)
@@ -313,7 +313,7 @@ def verify_command(
         env = verification.manifest.environment
         threads = env.threads_requested or env.threads
         stderr.print(
-            f"rerunning {folder.name} with {threads or 'default'} BLAS threads ...",
+            f"rerunning {folder.name} with {threads_text(threads)} of BLAS ...",
             markup=False,
             soft_wrap=True,
         )

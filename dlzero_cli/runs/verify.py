@@ -150,7 +150,7 @@ def _compare(
             for name, last in ((WEIGHTS_FILE, False), (LAST_FILE, True))
         ),
         environment_changes=tuple(env.differences(manifest.environment)),
-        environment_text=f"{versions}, {blas}, {env.threads} threads",
+        environment_text=f"{versions}, {blas}, {threads_text(env.threads)}",
         data_changes=tuple(
             split
             for split in sorted(set(manifest.splits) | set(new.splits))
@@ -158,6 +158,10 @@ def _compare(
         ),
         kept=kept,
     )
+
+
+def threads_text(threads: int | None) -> str:
+    return "default threads" if threads is None else f"{threads} thread" + "s"[threads == 1 :]
 
 
 COMPARED_COLUMNS = tuple(f.name for f in fields(EpochRecord) if f.name != "seconds")
