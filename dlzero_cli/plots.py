@@ -101,3 +101,36 @@ def plot_misclassified(
         axes[0, 0].text(0.5, 0.5, "no misclassified samples", ha="center", va="center")
     fig.suptitle(title)
     _save(fig, path)
+
+
+def plot_comparison(
+    runs: Sequence[tuple[str, Sequence[dict[str, Any]]]], path: Path, title: str
+) -> None:
+    """Several runs' loss and accuracy per epoch overlaid: one colour per run, train
+    dashed, validation solid. A run without epochs is named in the legend as such."""
+    plt = _pyplot()
+    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(12, 4.5))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for index, (name, records) in enumerate(runs):
+        color = colors[index % len(colors)]
+        if not records:
+            loss_ax.plot([], [], color=color, label=f"{name} (no epochs)")
+            continue
+        epochs = [r["epoch"] for r in records]
+        for ax, metric in ((loss_ax, "loss"), (acc_ax, "acc")):
+            ax.plot(epochs, [r[f"train_{metric}"] for r in records], color=color,
+                    linestyle="--", alpha=0.7, label=f"{name} train")  # fmt: skip
+            val = [r[f"val_{metric}"] for r in records]
+            if any(v is not None for v in val):
+                ax.plot(epochs, [np.nan if v is None else v for v in val], color=color,
+                        label=f"{name} validation")  # fmt: skip
+    for ax, label in ((loss_ax, "loss"), (acc_ax, "accuracy")):
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    handles, labels = loss_ax.get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=8,
+                   bbox_to_anchor=(0.5, -0.02 - 0.035 * ((len(labels) + 1) // 2)))  # fmt: skip
+    fig.suptitle(title)
+    _save(fig, path)

@@ -23,7 +23,7 @@ class Cli:
 
     def __call__(self, *args: str, runs: bool = True):
         argv = list(args)
-        if runs and argv and argv[0] in {"train", "eval", "predict", "import"}:
+        if runs and argv and argv[0] in {"train", "eval", "predict", "import", "compare", "runs"}:
             argv += ["--runs-dir", str(self.runs_dir)]
         # A wide console: tables must not wrap the words the tests look for.
         return self.runner.invoke(app, argv, catch_exceptions=False, env={"COLUMNS": "200"})
@@ -40,6 +40,28 @@ class Cli:
 @pytest.fixture
 def cli(tmp_path: Path) -> Cli:
     return Cli(tmp_path / "runs")
+
+
+@pytest.fixture(scope="session")
+def cli_in():
+    """`cli_in(runs_dir)`: a `cli` for another runs folder (for module-scoped fixtures
+    that train once and are copied into each test's `cli.runs_dir`)."""
+    return Cli
+
+
+@pytest.fixture
+def train_run(cli):
+    """`train_run("xor-2-4-1", "--epochs", "3")`: train quietly into cli's runs folder
+    and return the new run folder."""
+
+    def train(config: str = "digits-64-50-100-10", *args: str) -> Path:
+        before = set(cli.runs_dir.iterdir()) if cli.runs_dir.is_dir() else set()
+        result = cli("train", config, "--quiet", *args)
+        assert result.exit_code == 0, result.stderr
+        [run] = set(cli.runs_dir.iterdir()) - before
+        return run
+
+    return train
 
 
 @pytest.fixture

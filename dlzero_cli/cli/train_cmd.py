@@ -55,6 +55,15 @@ def train_command(
         help="Continue an interrupted run (a run folder or `latest`) from its checkpoint.",
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the final results."),
+    threads: int = typer.Option(
+        None,
+        "--threads",
+        min=1,
+        help="BLAS threads to train with (recorded in the run's manifest; the last bits of "
+        "the results depend on it) [default: as the BLAS library chooses; on --resume, "
+        "the run's recorded --threads].",
+        show_default=False,
+    ),
 ) -> None:
     """Train a network from a YAML config into a new run folder `runs/TIME-NAME/`.
 
@@ -67,6 +76,7 @@ def train_command(
     dlzero train --seed 1 --runs-dir /tmp/runs --quiet
     dlzero train mnist-784-50-100-10 --limit 1000 --epochs 1 --download
     dlzero train --resume latest         # after Ctrl-C, SIGTERM or a crash
+    dlzero train --threads 1             # one BLAS thread: reproducible on any machine
     ```
     """
     from dlzero_cli.config import load_config
@@ -85,7 +95,7 @@ def train_command(
             )
         folder = RunFolder.find(resume, runs_dir_or_default(runs_dir), need_weights=False)
         batch = folder.read_config().config.train.batch_size
-        _run(lambda callbacks: resume_run(folder, callbacks, data_dir), quiet, batch)
+        _run(lambda callbacks: resume_run(folder, callbacks, data_dir, threads), quiet, batch)
         return
     loaded = load_config(config, overrides)
     if download:
@@ -99,7 +109,7 @@ def train_command(
             events.close()
     runs = runs_dir_or_default(runs_dir)
     _run(
-        lambda callbacks: train_from_config(loaded, runs, callbacks, data_dir),
+        lambda callbacks: train_from_config(loaded, runs, callbacks, data_dir, threads),
         quiet,
         loaded.config.train.batch_size,
     )

@@ -2,7 +2,12 @@
 
 folder.py     RunFolder: create, find (`latest`), list, and read/write every file
 formats.py    inside the .npz files and metrics.csv
-documents.py  summary.json (with the run folder's format) and eval reports, typed
+documents.py  summary.json (with the run folder's format), manifest.json, eval reports
 lifecycle.py  train, resume, import: a run from start to finish
 reports.py    evaluate a run, predict with it
+threads.py    blas_threads(n); the versions and BLAS libraries in effect
+manifest.py   a run's manifest.json: file hashes, dataset digests per split
+listing.py    `runs list` rows from summaries alone, filters, sort; `runs show`
+compare.py    runs side by side: differing config keys, metrics, curves
+verify.py     recheck a manifest's hashes; rerun a run and compare bit for bit
 """

@@ -1,4 +1,5 @@
-"""The run folder's JSON documents as typed records: summary.json and eval reports.
+"""The run folder's JSON documents as typed records: summary.json, manifest.json and
+eval reports.
 
 summary.json carries the run folder's format: `"format": 2` since dlzero recorded it;
 a summary without one is format 1 (the same files, written before the key existed).
@@ -41,6 +42,7 @@ class Outcome:
     stopped_early: bool
     samples_per_second: float | None
     final: EpochRecord | None  # the last completed epoch's metrics
+    best_val_acc: float | None = None  # the highest val_acc of any epoch (None: no val)
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,7 @@ class Summary:
     status: str  # running, completed, interrupted, diverged, failed or imported
     started_at: str  # ISO 8601, UTC
     dataset: str | None = None
+    layers: str | None = None  # model.layers as one line: 64-50-100-10, conv(30,5)-relu-...
     parameters: int | None = None
     seed: int | None = None  # trained runs
     samples: dict[str, int] | None = None  # per split: train, val, test
@@ -73,6 +76,7 @@ class Summary:
                 "imported_from": self.imported_from,
                 "imported_sha256": self.imported_sha256,
                 "dataset": self.dataset,
+                "layers": self.layers,
                 "parameters": self.parameters,
                 "started_at": self.started_at,
                 "finished_at": self.finished_at,
@@ -83,6 +87,7 @@ class Summary:
         optional = {
             "seed": self.seed,
             "dataset": self.dataset,
+            "layers": self.layers,
             "samples": self.samples,
             "parameters": self.parameters,
             "imported_from": self.imported_from,
@@ -108,6 +113,8 @@ class Summary:
                 samples_per_second=outcome.samples_per_second,
                 final=None if outcome.final is None else outcome.final.as_dict(),
             )
+            if outcome.best_val_acc is not None:
+                data["best_val_acc"] = outcome.best_val_acc
         if self.error is not None:
             data["error"] = self.error
         if self.test is not None:
@@ -171,6 +178,7 @@ def _summary(fields: _Fields) -> Summary:
             stopped_early=fields.get("stopped_early", bool, required=True),
             samples_per_second=fields.get("samples_per_second", number),
             final=None if final is None else EpochRecord(**_only(final, EPOCH_FIELDS, "final")),
+            best_val_acc=fields.get("best_val_acc", number),
         )
     test = fields.get("test", dict)
     resumed_at = fields.get("resumed_at", list) or []
@@ -180,6 +188,7 @@ def _summary(fields: _Fields) -> Summary:
         status=fields.get("status", str, required=True),
         started_at=fields.get("started_at", str, required=True),
         dataset=fields.get("dataset", str),
+        layers=fields.get("layers", str),
         parameters=fields.get("parameters", int),
         seed=fields.get("seed", int),
         samples=fields.get("samples", dict),
@@ -199,6 +208,147 @@ def _only(data: dict[str, Any], keys: tuple[str, ...], where: str) -> dict[str, 
     if set(data) != set(keys):
         raise ValueError(f"{where!r} has keys {sorted(data)}, not {list(keys)}")
     return data
+
+
+# --------------------------------------------------------------------------- manifest.json
+
+MANIFEST_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class BlasLibrary:
+    """One BLAS library loaded in the process, as threadpoolctl reports it."""
+
+    library: str  # the shared object's prefix: libscipy_openblas, libmkl_rt, ...
+    internal_api: str  # openblas, mkl, blis, ...
+    version: str | None
+    num_threads: int  # the threads it used while the run trained
+
+
+@dataclass(frozen=True)
+class Environment:
+    """What a run's numbers depend on besides its config, seed and data."""
+
+    versions: dict[str, str]  # python, numpy, dlzero
+    blas: tuple[BlasLibrary, ...]
+    threads_requested: int | None  # train --threads / threads=; None: left as it was
+
+    @property
+    def threads(self) -> int | None:
+        """The BLAS threads in effect (the most any loaded BLAS library used)."""
+        return max((b.num_threads for b in self.blas), default=None)
+
+    def differences(self, other: Environment) -> list[str]:
+        """What differs from `other`, one phrase each: "numpy 2.4.6 -> 2.5.0"."""
+        changes = [
+            f"{name} {other.versions.get(name, '-')} -> {self.versions.get(name, '-')}"
+            for name in sorted(set(self.versions) | set(other.versions))
+            if self.versions.get(name) != other.versions.get(name)
+        ]
+
+        def blas_text(env: Environment) -> str:
+            return (
+                ", ".join(
+                    f"{b.internal_api} {b.version or '?'} ({b.num_threads} threads)"
+                    for b in env.blas
+                )
+                or "none"
+            )
+
+        if blas_text(self) != blas_text(other):
+            changes.append(f"BLAS {blas_text(other)} -> {blas_text(self)}")
+        return changes
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "versions": dict(self.versions),
+            "blas": [
+                {
+                    "library": b.library,
+                    "internal_api": b.internal_api,
+                    "version": b.version,
+                    "num_threads": b.num_threads,
+                }
+                for b in self.blas
+            ],  # fmt: skip
+            "threads": {"requested": self.threads_requested, "used": self.threads},
+        }
+
+
+@dataclass(frozen=True)
+class SplitDigest:
+    """The SHA-256 of one split's arrays as the run trained on them (see `manifest`)."""
+
+    samples: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """manifest.json: what a run's results came from, to check them later.
+
+    `files` maps each run file that existed when the run ended (config.yaml,
+    metrics.csv, weights.npz, last.npz, checkpoint.npz) to its SHA-256; `dataset` names
+    the dataset and holds one digest per split (train, val, test) of the arrays as
+    loaded (see `dlzero_cli.runs.manifest.split_digest` for exactly what is hashed);
+    imported runs, which trained elsewhere, have none.
+    """
+
+    written_at: str  # ISO 8601, UTC
+    files: dict[str, str]
+    dataset: str | None
+    splits: dict[str, SplitDigest]
+    environment: Environment
+    format: int = MANIFEST_FORMAT
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": self.format,
+            "written_at": self.written_at,
+            "files": {name: {"sha256": digest} for name, digest in self.files.items()},
+            "dataset": None if self.dataset is None else {
+                "name": self.dataset,
+                "splits": {
+                    split: {"samples": d.samples, "sha256": d.sha256}
+                    for split, d in self.splits.items()
+                },
+            },
+            **self.environment.to_json(),
+        }  # fmt: skip
+
+
+def manifest_from_json(data: Any, path: Path) -> Manifest:
+    """A manifest as `Manifest.to_json` wrote it; RunError naming `path` otherwise."""
+    try:
+        if not isinstance(data, dict):
+            raise TypeError("not a JSON object")
+        if data.get("format") != MANIFEST_FORMAT:
+            raise ValueError(f"format {data.get('format')!r}, not {MANIFEST_FORMAT}")
+        dataset = data["dataset"]
+        threads = data["threads"]
+        return Manifest(
+            format=MANIFEST_FORMAT,
+            written_at=str(data["written_at"]),
+            files={str(name): str(entry["sha256"]) for name, entry in data["files"].items()},
+            dataset=None if dataset is None else str(dataset["name"]),
+            splits={} if dataset is None else {
+                str(split): SplitDigest(int(d["samples"]), str(d["sha256"]))
+                for split, d in dataset["splits"].items()
+            },
+            environment=Environment(
+                versions={str(k): str(v) for k, v in data["versions"].items()},
+                blas=tuple(
+                    BlasLibrary(str(b["library"]), str(b["internal_api"]),
+                                None if b["version"] is None else str(b["version"]),
+                                int(b["num_threads"]))
+                    for b in data["blas"]
+                ),
+                threads_requested=None if threads["requested"] is None
+                else int(threads["requested"]),
+            ),
+        )  # fmt: skip
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise RunError(f"{path}: not a dlzero manifest ({type(exc).__name__}: {exc})") from None
 
 
 # --------------------------------------------------------------------------- eval reports

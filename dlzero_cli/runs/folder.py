@@ -8,12 +8,21 @@
         last.npz        the last epoch's, in the same format
         checkpoint.npz  weights, best weights, optimizer and generator state, epoch
                         and metrics: what `dlzero train --resume` continues from
-        summary.json    format, name, status, seed, dataset, sample counts, timings,
-                        versions, best epoch, final and test metrics (see `documents`)
+        summary.json    format, name, status, seed, dataset, layers, sample counts,
+                        timings, versions, best epoch, best val_acc, final and test
+                        metrics (see `documents`)
+        manifest.json   SHA-256 of config.yaml, metrics.csv and the .npz files, of the
+                        dataset's arrays per split, and the Python/NumPy/dlzero versions,
+                        BLAS libraries and threads the run used (see `documents` and
+                        `manifest`); written when training stops with weights, and by
+                        `import book`
         curves.png      loss and accuracy per epoch, train against validation
         eval-<dataset>-<split>.json          `dlzero eval`'s report
         confusion-<dataset>-<split>.png      its confusion matrix
         misclassified-<dataset>-<split>.png  its most confident mistakes
+
+    runs/compare-<run>-vs-<run>...png     `dlzero compare`'s curves (in the runs folder
+                                          or the folder given with --out)
 
 Format 1 is the same files without "format" in summary.json, and with weight files
 whose architecture is format 1 (layer kinds "affine", "batchnorm2d", key "pad": see
@@ -25,26 +34,30 @@ never leaves a half-written file where a good one was.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from dlzero_cli import plots
 from dlzero_cli.atomic import write_arrays, write_json, write_text
-from dlzero_cli.config import Config, LoadedConfig, dump_config, load_config
-from dlzero_cli.errors import DlzeroError, RunError
+from dlzero_cli.config import Config, LoadedConfig, dump_config, load_config, parse_yaml
+from dlzero_cli.errors import ConfigError, DlzeroError, RunError
 from dlzero_cli.evaluation import Evaluation
 from dlzero_cli.model import Model, WeightSnapshot
 from dlzero_cli.runs import formats
 from dlzero_cli.runs.documents import (
     EvalFiles,
     EvalReport,
+    Manifest,
     Summary,
     eval_report_from_json,
+    manifest_from_json,
     refuse_newer_format,
     summary_from_json,
 )
@@ -57,6 +70,10 @@ LAST_FILE = "last.npz"
 CHECKPOINT_FILE = "checkpoint.npz"
 SUMMARY_FILE = "summary.json"
 CURVES_FILE = "curves.png"
+MANIFEST_FILE = "manifest.json"
+COMPARE_PREFIX = "compare-"
+# The files manifest.json hashes, when present: everything a result is made of.
+HASHED_FILES = (CONFIG_FILE, METRICS_FILE, WEIGHTS_FILE, LAST_FILE, CHECKPOINT_FILE)
 RUNS_DIR_ENV = "DLZERO_RUNS_DIR"
 
 
@@ -154,7 +171,7 @@ class RunFolder:
                 listings.append(RunListing(folder, folder.read_summary()))
             except DlzeroError as exc:
                 listings.append(RunListing(folder, None, str(exc)))
-        return sorted(listings, key=lambda entry: entry.folder._started_at())
+        return sorted(listings, key=_listing_order)
 
     def _started_at(self) -> tuple[str, float]:
         """Sort key: the summary's start time, then the folder's modification time."""
@@ -162,11 +179,13 @@ class RunFolder:
             started = json.loads(self.summary_path.read_text(encoding="utf-8"))["started_at"]
         except (OSError, ValueError, KeyError, TypeError):
             started = ""
+        return str(started), self._modified()
+
+    def _modified(self) -> float:
         try:
-            modified = self.path.stat().st_mtime
+            return self.path.stat().st_mtime
         except OSError:
-            modified = 0.0
-        return str(started), modified
+            return 0.0
 
     # ------------------------------------------------------------ paths
 
@@ -218,6 +237,26 @@ class RunFolder:
     def read_config(self) -> LoadedConfig:
         return load_config(str(self.config_path))
 
+    def read_config_text(self) -> str:
+        """config.yaml as written: the resolved config."""
+        try:
+            return self.config_path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise RunError(f"{self.config_path}: missing") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise RunError(f"{self.config_path}: unreadable ({exc})") from None
+
+    def read_config_data(self) -> dict[str, Any]:
+        """config.yaml as plain data, not validated again: a run trained by an older
+        dlzero shows its config even where today's rules would refuse it."""
+        try:
+            data, _ = parse_yaml(self.read_config_text(), str(self.config_path))
+        except ConfigError as exc:
+            raise RunError(f"{self.config_path}: unreadable ({exc})") from None
+        if not isinstance(data, dict):
+            raise RunError(f"{self.config_path}: unreadable (not a mapping of keys)")
+        return data
+
     # ------------------------------------------------------------ metrics.csv
 
     def write_metrics(self, records: list[EpochRecord]) -> None:
@@ -240,6 +279,10 @@ class RunFolder:
     def write_last(self, model: Model) -> None:
         """last.npz: `model` as it stands."""
         write_arrays(self.last_path, formats.weight_arrays(model))
+
+    def read_weight_arrays(self, last: bool = False) -> dict[str, np.ndarray]:
+        """Every array of weights.npz (or of last.npz), by its name in the file."""
+        return formats.read_arrays(self.last_path if last else self.weights_path)
 
     def read_model(self, last: bool = False) -> Model:
         """The model of weights.npz (or of last.npz); the weight file alone suffices."""
@@ -329,6 +372,49 @@ class RunFolder:
         )  # fmt: skip
         return files
 
+    # ------------------------------------------------------------ manifest.json
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.path / MANIFEST_FILE
+
+    def file_digests(self) -> dict[str, str]:
+        """SHA-256 of each of the files a manifest covers that exists now."""
+        return {
+            name: digest for name in HASHED_FILES if (digest := self.file_digest(name)) is not None
+        }
+
+    def file_digest(self, name: str) -> str | None:
+        """The SHA-256 of the run file `name` (e.g. "weights.npz"); None when missing."""
+        digest = hashlib.sha256()
+        try:
+            with open(self.path / name, "rb") as f:
+                while chunk := f.read(1 << 20):
+                    digest.update(chunk)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise RunError(f"{self.path / name}: unreadable ({exc.strerror})") from None
+        return digest.hexdigest()
+
+    def write_manifest(self, manifest: Manifest) -> None:
+        write_json(self.manifest_path, manifest.to_json())
+
+    def has_manifest(self) -> bool:
+        return self.manifest_path.is_file()
+
+    def read_manifest(self) -> Manifest:
+        try:
+            data = json.loads(self.manifest_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise RunError(
+                f"{self.path}: no {MANIFEST_FILE} (trained before runs recorded one); "
+                f"nothing to verify: train its {CONFIG_FILE} again for a run that has one"
+            ) from None
+        except (OSError, ValueError) as exc:
+            raise RunError(f"{self.manifest_path}: unreadable ({exc})") from None
+        return manifest_from_json(data, self.manifest_path)
+
     # ------------------------------------------------------------ eval reports
 
     def write_eval_report(self, report: EvalReport) -> None:
@@ -343,6 +429,22 @@ class RunFolder:
         except (OSError, ValueError) as exc:
             raise RunError(f"{path}: unreadable ({exc})") from None
         return eval_report_from_json(data, path)
+
+
+def comparison_path(folder: Path, names: list[str]) -> Path:
+    """Where `dlzero compare` draws `names`'s curves: compare-<a>-vs-<b>....png in
+    `folder`; a long list of names is shortened, and kept apart by a hash of them all."""
+    stem = "-vs-".join(names)
+    if len(stem) > 150:
+        digest = hashlib.sha256("\0".join(names).encode()).hexdigest()[:8]
+        stem = f"{names[0]}-vs-{len(names) - 1}-more-{digest}"
+    return folder / f"{COMPARE_PREFIX}{stem}.png"
+
+
+def _listing_order(entry: RunListing) -> tuple[str, float]:
+    """Oldest first: the summary's start time, then the folder's modification time."""
+    started = entry.summary.started_at if entry.summary is not None else ""
+    return started, entry.folder._modified()
 
 
 def _subfolders(runs_dir: Path) -> list[Path]:

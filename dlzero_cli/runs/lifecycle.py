@@ -10,15 +10,14 @@ that was never stopped.
 from __future__ import annotations
 
 import hashlib
-import platform
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from dlzero_cli import __version__
-from dlzero_cli.config import LoadedConfig, load_config
+from dlzero_cli.config import LoadedConfig, ModelConfig, load_config
 from dlzero_cli.data.catalog import DATASETS, Dataset
 from dlzero_cli.data.datasets import Arrays
 from dlzero_cli.data.splits import dataset_splits
@@ -27,9 +26,11 @@ from dlzero_cli.errors import RunError, TrainingDiverged
 from dlzero_cli.evaluation import Evaluation, evaluate
 from dlzero_cli.model import Model, WeightSnapshot
 from dlzero_cli.pretrained import load_book_params, read_param_pickle
-from dlzero_cli.runs.documents import Outcome, Score, Summary
+from dlzero_cli.runs.documents import Environment, Outcome, Score, Summary
 from dlzero_cli.runs.folder import RunFolder, utc_now
 from dlzero_cli.runs.formats import Checkpoint
+from dlzero_cli.runs.manifest import make_manifest, split_digests
+from dlzero_cli.runs.threads import blas_threads, current_environment, versions
 from dlzero_cli.training import EpochRecord, FitCallbacks, TrainState, fit, make_optimizer
 
 RESUMABLE = ("running", "interrupted", "failed")
@@ -74,8 +75,19 @@ def load_splits(
         raise loaded.source.error(("data", "validation"), str(exc)) from None
 
 
-def versions() -> dict[str, str]:
-    return {"python": platform.python_version(), "numpy": np.__version__, "dlzero": __version__}
+def layers_text(model: ModelConfig) -> str:
+    """model.layers on one line: 64-50-100-10, or conv(30,5)-relu-maxpool(2)-dense(100)."""
+    if model.is_shorthand:
+        return "-".join(map(str, model.layers))
+
+    def entry_text(entry: Any) -> str:
+        if isinstance(entry, dict) and len(entry) == 1:
+            [(kind, settings)] = entry.items()
+            values = settings.values() if isinstance(settings, dict) else [settings]
+            return f"{kind}({','.join(map(str, values))})"
+        return str(entry)
+
+    return "-".join(entry_text(entry) for entry in model.layers)
 
 
 # --------------------------------------------------------------------------- checkpoints
@@ -141,19 +153,33 @@ def train_from_config(
     runs_dir: Path,
     callbacks: RunCallbacks | None = None,
     data_dir: Path | None = None,
+    threads: int | None = None,
 ) -> TrainResult:
-    """A new run folder for `loaded`, trained to the end."""
+    """A new run folder for `loaded`, trained to the end.
+
+    `threads` fixes the BLAS threads for the run (restored afterwards); None leaves
+    them as they are. Either way manifest.json records the count in effect.
+    """
     config = loaded.config
     splits = load_splits(loaded, data_dir)
     folder = RunFolder.create(runs_dir, config.name)
     folder.write_config(config)
-    return _train(folder, loaded, splits, callbacks or RunCallbacks(), previous=None)
+    with blas_threads(threads):
+        environment = current_environment(threads)
+        return _train(folder, loaded, splits, callbacks or RunCallbacks(), None, environment)
 
 
 def resume_run(
-    folder: RunFolder, callbacks: RunCallbacks | None = None, data_dir: Path | None = None
+    folder: RunFolder,
+    callbacks: RunCallbacks | None = None,
+    data_dir: Path | None = None,
+    threads: int | None = None,
 ) -> TrainResult:
-    """Continue an interrupted run in its own folder from its last checkpoint."""
+    """Continue an interrupted run in its own folder from its last checkpoint.
+
+    Without `threads`, a run whose manifest asked for a BLAS thread count continues
+    with that count, so that it ends as an uninterrupted run would.
+    """
     previous = folder.read_summary()
     if previous.status not in RESUMABLE:
         raise RunError(
@@ -162,7 +188,11 @@ def resume_run(
         )
     loaded = folder.read_config()
     splits = load_splits(loaded, data_dir)
-    return _train(folder, loaded, splits, callbacks or RunCallbacks(), previous)
+    if threads is None and folder.has_manifest():
+        threads = folder.read_manifest().environment.threads_requested
+    with blas_threads(threads):
+        environment = current_environment(threads)
+        return _train(folder, loaded, splits, callbacks or RunCallbacks(), previous, environment)
 
 
 def _train(
@@ -171,9 +201,11 @@ def _train(
     splits: dict[str, Arrays],
     callbacks: RunCallbacks,
     previous: Summary | None,
+    environment: Environment,
 ) -> TrainResult:
     """Train `folder`'s run to the end: afresh, or on from its checkpoint when `previous`
-    (its summary so far) is given."""
+    (its summary so far) is given. Whenever it stops with weights, manifest.json records
+    its files, `splits`' digests and `environment`."""
     config = loaded.config
     dataset = DATASETS.get(config.data.dataset)
     rng = np.random.default_rng(config.seed)
@@ -189,6 +221,7 @@ def _train(
         status="running",
         seed=config.seed,
         dataset=dataset.name,
+        layers=layers_text(config.model),
         samples={split: len(arrays) for split, arrays in splits.items()},
         parameters=model.network.parameter_count(),
         started_at=previous.started_at if previous else now,
@@ -197,6 +230,7 @@ def _train(
         resumed_from_epoch=state.epoch if previous else None,
     )
     folder.write_summary(summary)
+    digests = split_digests(splits)
     callbacks.run_started(folder, model, splits)
 
     started = time.perf_counter()
@@ -219,12 +253,17 @@ def _train(
             stopped_early=state.stopped_early,
             samples_per_second=round(trained / wall, 1) if wall > 0 else None,
             final=state.history[-1] if state.history else None,
+            best_val_acc=max(
+                (r.val_acc for r in state.history if r.val_acc is not None), default=None
+            ),
         )
         final = replace(
             summary, status=status, finished_at=utc_now().isoformat(), outcome=outcome,
             error=error, test=test,
         )  # fmt: skip
         folder.write_summary(final)
+        if folder.weights_path.is_file():
+            folder.write_manifest(make_manifest(folder, environment, dataset.name, digests))
         return final
 
     def save_weights() -> None:
@@ -291,6 +330,7 @@ def import_book(
         Summary(
             name=config.name,
             status="imported",
+            layers=layers_text(config.model),
             imported_from=str(weights.resolve()),
             imported_sha256=hashlib.sha256(weights.read_bytes()).hexdigest(),
             dataset=dataset.name,
@@ -300,4 +340,6 @@ def import_book(
             versions=versions(),
         )
     )
+    # It trained elsewhere: no dataset digests; the pickle's SHA-256 is in the summary.
+    folder.write_manifest(make_manifest(folder, current_environment()))
     return folder
