@@ -26,6 +26,13 @@ def _pyplot():
     return plt
 
 
+def _whole_numbers() -> Any:
+    """Ticks at whole numbers only: there is no epoch 2.5."""
+    from matplotlib.ticker import MaxNLocator
+
+    return MaxNLocator(integer=True)
+
+
 def _save(fig: Any, path: Path) -> None:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
@@ -46,6 +53,7 @@ def plot_curves(records: Sequence[dict[str, Any]], path: Path, title: str) -> No
             ax.plot(epochs, [np.nan if v is None else v for v in val], label="validation",
                     marker=".")  # fmt: skip
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(_whole_numbers())
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
         ax.legend()
@@ -126,6 +134,7 @@ def plot_comparison(
                         label=f"{name} validation")  # fmt: skip
     for ax, label in ((loss_ax, "loss"), (acc_ax, "accuracy")):
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(_whole_numbers())
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
     handles, labels = loss_ax.get_legend_handles_labels()
