@@ -143,3 +143,28 @@ def plot_comparison(
                    bbox_to_anchor=(0.5, -0.02 - 0.035 * ((len(labels) + 1) // 2)))  # fmt: skip
     fig.suptitle(title)
     _save(fig, path)
+
+
+def plot_activations(activations: Sequence[tuple[str, np.ndarray]], path: Path, title: str):
+    """One histogram per hidden activation layer, side by side on a shared value axis,
+    as the book's figures 6-10 to 6-14 (30 bins; the share of samples per bin)."""
+    plt = _pyplot()
+    count = max(1, len(activations))
+    fig, axes = plt.subplots(1, count, figsize=(2.6 * count + 0.6, 3.2), squeeze=False, sharey=True)
+    values = [np.ravel(v) for _, v in activations]
+    finite = [v[np.isfinite(v)] for v in values]
+    low = min((float(v.min()) for v in finite if v.size), default=0.0)
+    high = max((float(v.max()) for v in finite if v.size), default=1.0)
+    if high <= low:
+        high = low + 1.0
+    for ax, (label, _), data in zip(axes[0], activations, finite, strict=False):
+        weights = np.full(data.size, 1.0 / max(data.size, 1))
+        ax.hist(data, bins=30, range=(low, high), weights=weights, color="tab:blue")
+        ax.set_title(label, fontsize=9)
+        ax.set_xlabel(f"output (std {data.std():.3g})" if data.size else "output", fontsize=9)
+    axes[0, 0].set_ylabel("share of outputs")
+    if not activations:
+        axes[0, 0].text(0.5, 0.5, "no hidden activation layers", ha="center", va="center",
+                        transform=axes[0, 0].transAxes)  # fmt: skip
+    fig.suptitle(title, y=1.02)
+    _save(fig, path)

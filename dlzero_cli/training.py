@@ -4,6 +4,12 @@
 caller decides how progress looks and persists the state it is handed after every
 epoch (the checkpoint). Everything a resumed run needs is in `TrainState` plus the
 optimizer's state and the generator's, so that resuming gives bit-identical results.
+
+Gradients come from backprop, or with `train.gradient: numerical` from central
+differences as in the book's chapter 4: each parameter entry is nudged by
++-NUMERICAL_EPS (the book's h = 1e-4) and dL/dw = (L(w + h) - L(w - h)) / 2h, in
+float64: two forward passes per entry and step. `numerical_plan` says what a step
+costs before training starts.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -19,11 +26,19 @@ from dlzero_cli.config import TrainConfig
 from dlzero_cli.data.batching import SAMPLERS
 from dlzero_cli.data.datasets import Arrays
 from dlzero_cli.engine import functional as F
+from dlzero_cli.engine.gradcheck import numerical_gradient
+from dlzero_cli.engine.losses import Criterion
+from dlzero_cli.engine.network import Sequential
 from dlzero_cli.engine.optim import OPTIMIZERS, Optimizer
 from dlzero_cli.engine.schedules import lr_for_epoch
 from dlzero_cli.errors import TrainingDiverged
 from dlzero_cli.evaluation import evaluate
 from dlzero_cli.model import Model, WeightSnapshot
+
+if TYPE_CHECKING:
+    from dlzero_cli.diagnostics import Probe
+
+NUMERICAL_EPS = 1e-4  # the book's h: truncation error ~h^2, rounding ~1e-16/h in float64
 
 
 @dataclass(frozen=True)
@@ -101,6 +116,7 @@ def fit(
     optimizer: Optimizer | None = None,
     state: TrainState | None = None,
     checkpoint: Callable[[TrainState, Optimizer, WeightSnapshot], None] | None = None,
+    probe: Probe | None = None,
 ) -> TrainState:
     """Train `model` in place from `state` (a fresh start by default) to the last epoch.
 
@@ -111,6 +127,9 @@ def fit(
     improvement. Raises TrainingDiverged when a batch loss is not finite, or more than
     `divergence_factor` times the run's first batch loss; the model then holds the last
     completed epoch's weights.
+
+    `probe`, when given, measures the epochs it wants (dlzero_cli.diagnostics) after
+    their last step, without touching weights or the generator.
     """
     callbacks = callbacks or FitCallbacks()
     optimizer = optimizer or make_optimizer(model, settings)
@@ -118,11 +137,120 @@ def fit(
     # Overflow on the way to a NaN loss is reported once, as TrainingDiverged, not as
     # warnings.
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        _run_epochs(model, train, val, settings, rng, callbacks, optimizer, state, checkpoint)
+        _run_epochs(
+            model, train, val, settings, rng, callbacks, optimizer, state, checkpoint, probe
+        )
     return state
 
 
-def _run_epochs(model, train, val, settings, rng, callbacks, optimizer, state, checkpoint) -> None:
+def numerical_gradients(
+    network: Sequential,
+    criterion: Criterion,
+    x: np.ndarray,
+    labels: np.ndarray,
+    grads: dict[str, np.ndarray],
+    eps: float = NUMERICAL_EPS,
+) -> None:
+    """Fill `grads` with dL/dparam by central differences on the batch (x, labels).
+
+    The network must be repeatable in training mode (no dropout, no batch norm: the
+    config refuses them) and should be float64. Afterwards `criterion` holds the
+    unperturbed batch's scores again.
+    """
+
+    def loss() -> float:
+        return criterion.forward(network.forward(x), labels)
+
+    for name, param in network.named_params().items():
+        grads[name][...] = numerical_gradient(loss, param, eps)
+    loss()
+
+
+@dataclass(frozen=True)
+class NumericalPlan:
+    """What one step of numerical-gradient training costs, measured before training."""
+
+    parameters: int  # entries to nudge
+    seconds_per_pass: float  # one forward pass and loss on a training batch
+    steps_per_epoch: int
+    limit_seconds: float  # train.numerical_limit_seconds
+
+    @property
+    def passes_per_step(self) -> int:
+        return 2 * self.parameters + 1  # two per entry, and the unperturbed loss
+
+    @property
+    def epoch_seconds(self) -> float:
+        return self.passes_per_step * self.seconds_per_pass * self.steps_per_epoch
+
+    @property
+    def too_slow(self) -> bool:
+        return self.epoch_seconds > self.limit_seconds
+
+
+def numerical_plan(model: Model, train: Arrays, settings: TrainConfig) -> NumericalPlan:
+    """Time forward passes of a training batch (of `model`: a throwaway copy is fine;
+    its weights are not changed) and project one epoch of numerical gradients."""
+    network, criterion = model.network, model.criterion()
+    rows = np.arange(min(settings.batch_size, len(train)))
+    x, labels = model.prepare(train.x[rows]), train.y[rows]
+    network.train()
+    seconds = _time(lambda: criterion.forward(network.forward(x), labels))
+    steps = steps_per_epoch(len(train), settings.batch_size, settings.sampling)
+    return NumericalPlan(
+        network.parameter_count(), seconds, steps, settings.numerical_limit_seconds
+    )
+
+
+def step_seconds(
+    model: Model,
+    x_raw: np.ndarray,
+    labels: np.ndarray,
+    settings: TrainConfig,
+    gradient: str,
+    optimizer: Optimizer | None = None,
+    repeats: int = 50,
+) -> float:
+    """Seconds per training step (preparing the raw batch, forward, gradients, optimizer
+    step), measured by running up to `repeats` after a warm-up. It trains `model`: give
+    it a throwaway one."""
+    network, criterion = model.network, model.criterion()
+    optimizer = optimizer or make_optimizer(model, settings)
+    grads = network.named_grads()
+    network.train()
+
+    def step() -> float:
+        x = model.prepare(x_raw)
+        loss = criterion.forward(network.forward(x), labels)
+        if gradient == "numerical":
+            numerical_gradients(network, criterion, x, labels, grads)
+        else:
+            network.backward(criterion.backward())
+        optimizer.step(grads)
+        return loss
+
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        return _time(step, most=repeats)
+
+
+def _time(work: Callable[[], object], budget: float = 0.2, most: int = 50) -> float:
+    """Seconds per call of `work`: one warm-up call, then calls until `budget`
+    seconds or `most` calls have passed; their median (what a typical step costs, with
+    the odd interruption by other processes left out)."""
+    work()
+    times: list[float] = []
+    total = 0.0
+    while not times or (total < budget and len(times) < most):
+        start = time.perf_counter()
+        work()
+        times.append(time.perf_counter() - start)
+        total += times[-1]
+    return float(np.median(times))
+
+
+def _run_epochs(
+    model, train, val, settings, rng, callbacks, optimizer, state, checkpoint, probe
+) -> None:
     network = model.network
     criterion = model.criterion()
     sampler = SAMPLERS.get(settings.sampling)
@@ -134,6 +262,7 @@ def _run_epochs(model, train, val, settings, rng, callbacks, optimizer, state, c
     schedule = settings.schedule
     schedule_options = schedule.options()
     base_lr = settings.optimizer.options()["lr"]
+    numerical = settings.gradient == "numerical"
     last_good = model.snapshot()
     while state.epoch < settings.epochs and not state.stopped_early:
         epoch = state.epoch + 1
@@ -142,6 +271,7 @@ def _run_epochs(model, train, val, settings, rng, callbacks, optimizer, state, c
             schedule.name, base_lr, epoch, settings.epochs, **schedule_options
         )
         network.train()
+        measuring = probe is not None and probe.wants(epoch)
         callbacks.epoch_started(epoch, settings.epochs, steps)
         loss_sum, correct, seen = 0.0, 0, 0
         for step, indices in enumerate(sampler(n, settings.batch_size, rng), start=1):
@@ -153,15 +283,22 @@ def _run_epochs(model, train, val, settings, rng, callbacks, optimizer, state, c
             if _diverged(loss, state.reference_loss, settings.divergence_factor):
                 model.restore(last_good)
                 raise _divergence(epoch, step, loss, state.reference_loss, settings)
-            network.backward(criterion.backward())
+            if numerical:
+                numerical_gradients(network, criterion, x, labels, grads)
+            else:
+                network.backward(criterion.backward())
             if settings.clip_grad_norm is not None:
                 clip_gradients(grads, settings.clip_grad_norm)
+            if measuring and step == steps:
+                probe.before_last_step()
             optimizer.step(grads)
             batch = labels.shape[0]
             loss_sum += loss * batch
             correct += int(np.count_nonzero(F.scores_to_labels(criterion.y) == labels))
             seen += batch
             callbacks.step_done(step, loss)
+        if measuring:
+            probe.measure(epoch, grads)
         val_loss = val_acc = None
         if val is not None and len(val):
             # At the training batch size: validation needs no more memory than training.

@@ -43,11 +43,13 @@ def _root(
 
 # Each module adds its command to `app` when imported.
 from dlzero_cli.cli import (  # noqa: E402, F401
+    check_cmd,
     compare_cmd,
     configs_cmd,
     data_cmds,
     eval_cmd,
     import_cmd,
+    inspect_cmd,
     predict_cmd,
     runs_cmd,
     summary_cmd,

@@ -107,12 +107,31 @@ def train_command(
             download_missing(loaded.config.data.dataset, data_dir, events)
         finally:
             events.close()
+    if loaded.config.train.gradient == "numerical":
+        _announce_numerical(loaded, data_dir, quiet)
     runs = runs_dir_or_default(runs_dir)
     _run(
         lambda callbacks: train_from_config(loaded, runs, callbacks, data_dir, threads),
         quiet,
         loaded.config.train.batch_size,
     )
+
+
+def _announce_numerical(loaded, data_dir: Path | None, quiet: bool) -> None:
+    """What a numerical step costs, before training (refused here when too slow)."""
+    from dlzero_cli.runs.lifecycle import load_splits, plan_numerical, refuse_slow_numerical
+
+    plan = plan_numerical(loaded, load_splits(loaded, data_dir, ("train",)))
+    refuse_slow_numerical(plan)
+    if not quiet:
+        stderr.print(
+            f"numerical gradients: 2 x {plan.parameters:,} parameters + 1 = "
+            f"{plan.passes_per_step:,} forward passes per step "
+            f"({plan.seconds_per_pass * 1e3:.2f} ms each), about "
+            f"{plan.epoch_seconds:.1f} s per epoch of {plan.steps_per_epoch} steps "
+            f"(limit {plan.limit_seconds:g} s: train.numerical_limit_seconds)",
+            soft_wrap=True,
+        )
 
 
 def _run(job, quiet: bool, batch: int) -> None:
@@ -177,4 +196,9 @@ def _print_result(result: TrainResult) -> None:
     table.add_row("test (best epoch)", fmt(result.test.loss), fmt(result.test.accuracy))
     stdout.print(table)
     stdout.print(f"time {outcome.wall_seconds:.2f}s  ({outcome.samples_per_second:,.0f} samples/s)")
+    if result.slowdown is not None:
+        stdout.print(
+            f"numerical gradients: {result.slowdown:,.0f} times slower per step than "
+            "backprop on the same network"
+        )
     stdout.print(f"run folder: {result.folder.path}")

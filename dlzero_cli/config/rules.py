@@ -88,6 +88,32 @@ def consistency_problems(config: Config) -> Iterable[tuple[KeyPath, str]]:
             "(data.validation: 0.1) or stop on a train_ metric"
         )
         yield ("train", "early_stopping", "metric"), message
+    yield from numerical_problems(config)
+
+
+def numerical_problems(config: Config) -> Iterable[tuple[KeyPath, str]]:
+    """Central differences need float64 and a loss that only the parameters move."""
+    train = config.train
+    if train.gradient != "numerical":
+        return
+    if train.dtype != "float64":
+        yield (
+            ("train", "gradient"),
+            f"numerical needs train.dtype: float64 (now {train.dtype}); central "
+            "differences in float32 keep only about 3 correct digits",
+        )
+    try:
+        layers = compile_model(config, DATASETS.get(config.data.dataset)).layers
+    except LayerProblem:
+        return  # reported by layer_problems
+    kinds = {layer.kind for layer in layers if not layer.repeatable}
+    if kinds:
+        yield (
+            ("train", "gradient"),
+            f"numerical cannot train through {' or '.join(sorted(kinds))}: each forward "
+            "pass would draw a new dropout mask or move batch norm's running moments; "
+            "remove those layers or use gradient: backprop",
+        )
 
 
 def layer_problems(config: Config, dataset: Dataset) -> Iterable[tuple[KeyPath, str]]:

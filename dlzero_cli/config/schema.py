@@ -217,6 +217,14 @@ class TrainConfig(Section):
     divergence_factor: Annotated[float, Field(gt=1)] | None = 100.0
     sampling: Annotated[str, AfterValidator(registered(SAMPLERS))] = "shuffle"
     dtype: Literal["float32", "float64"] = "float32"
+    # How parameter gradients are computed: backprop (chapter 5), or central differences
+    # (chapter 4's numerical_gradient: 2 forward passes per parameter entry per step).
+    gradient: Literal["backprop", "numerical"] = "backprop"
+    # Numerical gradients refuse to start when one epoch is estimated to take longer.
+    numerical_limit_seconds: Annotated[float, Field(gt=0)] = 60.0
+    # Per-epoch diagnostics.csv and activations.png (dlzero_cli.diagnostics); false
+    # skips them at no cost.
+    diagnostics: bool = True
 
     def monitor(self, has_validation: bool) -> tuple[str, str]:
         """(metric, min|max) that picks the best epoch: early stopping's, or the loss."""

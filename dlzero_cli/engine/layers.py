@@ -58,6 +58,20 @@ class Layer:
     differentiable: ClassVar[bool] = True
     # Parameters that weight decay shrinks: weights, never biases or norm scales.
     decayed: ClassVar[tuple[str, ...]] = ()
+    # False when a training-mode forward pass draws random numbers or moves saved state
+    # (dropout, batch norm): central differences need two passes that differ only in
+    # the nudged parameter.
+    repeatable: ClassVar[bool] = True
+    # How an activation's outputs get stuck, for run diagnostics: sigmoid and tanh
+    # saturate near their bounds, ReLU dies at zero. Each kind declares its own
+    # `health`; layers that cannot get stuck report nothing.
+    SATURATION_MARGIN: ClassVar[float] = 0.01
+
+    def health(self, out: np.ndarray) -> dict[str, float]:
+        """Fractions of `out` (this layer's output on a batch) that have stopped
+        learning: {"saturated": ...} or {"zero": ..., "dead_units": ...}; {} when
+        the kind cannot get stuck."""
+        return {}
 
     def __init__(self) -> None:
         self.params: dict[str, np.ndarray] = {}
@@ -189,6 +203,11 @@ class Affine(Layer):
 class Sigmoid(Layer):
     """y = 1 / (1 + exp(-x)); dy/dx = y (1 - y)."""
 
+    bounds: ClassVar[tuple[float, float]] = (0.0, 1.0)
+
+    def health(self, out: np.ndarray) -> dict[str, float]:
+        return {"saturated": _near_bounds(out, self.bounds, self.SATURATION_MARGIN)}
+
     def forward(self, x: np.ndarray) -> np.ndarray:
         self._out = F.sigmoid(x)
         return self._out
@@ -204,6 +223,13 @@ class Sigmoid(Layer):
 @LAYERS.register("relu", "max(0, x)")
 class ReLU(Layer):
     """y = max(0, x); dy/dx = 1 where x > 0, else 0."""
+
+    def health(self, out: np.ndarray) -> dict[str, float]:
+        # "zero": outputs that pass no gradient back; "dead_units": units (features or
+        # channels) that are zero for every sample of the batch: they never fire.
+        zero = out == 0
+        per_unit = zero.reshape(zero.shape[0], zero.shape[1], -1).all(axis=(0, 2))
+        return {"zero": float(zero.mean()), "dead_units": float(per_unit.mean())}
 
     def __init__(self) -> None:
         super().__init__()
@@ -223,6 +249,11 @@ class ReLU(Layer):
 class Tanh(Layer):
     """y = tanh(x); dy/dx = 1 - y^2."""
 
+    bounds: ClassVar[tuple[float, float]] = (-1.0, 1.0)
+
+    def health(self, out: np.ndarray) -> dict[str, float]:
+        return {"saturated": _near_bounds(out, self.bounds, self.SATURATION_MARGIN)}
+
     def forward(self, x: np.ndarray) -> np.ndarray:
         self._out = np.tanh(x)
         return self._out
@@ -232,6 +263,14 @@ class Tanh(Layer):
         np.subtract(1.0, dx, out=dx)
         dx *= dout
         return dx
+
+
+def _near_bounds(out: np.ndarray, bounds: tuple[float, float], margin: float) -> float:
+    """The fraction of `out` within `margin` of either bound (where the slope vanishes)."""
+    low, high = bounds
+    if out.size == 0:
+        return 0.0
+    return float(np.count_nonzero((out <= low + margin) | (out >= high - margin)) / out.size)
 
 
 @ACTIVATIONS.register("step", "1 where x > 0 else 0, the perceptron's step (not trainable)")
@@ -299,6 +338,7 @@ class BatchNorm(Layer):
         Setting("eps", float, 1e-5, above=0),
     )
     passes_scores = True
+    repeatable = False
 
     def __init__(
         self,
@@ -409,6 +449,7 @@ class Dropout(Layer):
     )
     shorthand = "ratio"
     passes_scores = True
+    repeatable = False
 
     def __init__(
         self, ratio: float, rng: np.random.Generator | None = None, scale: str = "train"

@@ -17,6 +17,14 @@
                         `manifest`); written when training stops with weights, and by
                         `import book`
         curves.png      loss and accuracy per epoch, train against validation
+        diagnostics.csv per measured epoch and layer, on a fixed batch of training
+                        samples: activation mean/std, saturated or dead fractions,
+                        weight and gradient norms, update ratios; long format
+                        epoch,layer,kind,name,metric,value (see `dlzero_cli.diagnostics`);
+                        kept with the checkpoint, continued by a resumed run; absent
+                        with train.diagnostics: false and in older runs
+        activations.png histograms of each hidden activation layer's outputs on that
+                        batch after training (the book's figures 6-10 to 6-14)
         eval-<dataset>-<split>.json          `dlzero eval`'s report
         confusion-<dataset>-<split>.png      its confusion matrix
         misclassified-<dataset>-<split>.png  its most confident mistakes
@@ -47,6 +55,7 @@ import numpy as np
 from dlzero_cli import plots
 from dlzero_cli.atomic import write_arrays, write_json, write_text
 from dlzero_cli.config import Config, LoadedConfig, dump_config, load_config, parse_yaml
+from dlzero_cli.diagnostics import DiagnosticRow
 from dlzero_cli.errors import ConfigError, DlzeroError, RunError
 from dlzero_cli.evaluation import Evaluation
 from dlzero_cli.model import Model, WeightSnapshot
@@ -70,6 +79,8 @@ LAST_FILE = "last.npz"
 CHECKPOINT_FILE = "checkpoint.npz"
 SUMMARY_FILE = "summary.json"
 CURVES_FILE = "curves.png"
+DIAGNOSTICS_FILE = "diagnostics.csv"
+ACTIVATIONS_FILE = "activations.png"
 MANIFEST_FILE = "manifest.json"
 COMPARE_PREFIX = "compare-"
 # The files manifest.json hashes, when present: everything a result is made of.
@@ -221,6 +232,14 @@ class RunFolder:
     def curves_path(self) -> Path:
         return self.path / CURVES_FILE
 
+    @property
+    def diagnostics_path(self) -> Path:
+        return self.path / DIAGNOSTICS_FILE
+
+    @property
+    def activations_path(self) -> Path:
+        return self.path / ACTIVATIONS_FILE
+
     def eval_files(self, dataset: str, split: str) -> EvalFiles:
         stem = f"{dataset}-{split}"
         return EvalFiles(
@@ -269,6 +288,26 @@ class RunFolder:
             raise RunError(f"{self.metrics_path}: missing") from None
         except (OSError, ValueError) as exc:
             raise RunError(f"{self.metrics_path}: unreadable ({exc})") from None
+
+    # ------------------------------------------------------------ diagnostics.csv
+
+    def write_diagnostics(self, rows: list[DiagnosticRow]) -> None:
+        write_text(self.diagnostics_path, formats.diagnostics_text(rows))
+
+    def has_diagnostics(self) -> bool:
+        return self.diagnostics_path.is_file()
+
+    def read_diagnostics(self) -> list[DiagnosticRow]:
+        try:
+            return formats.parse_diagnostics(self.diagnostics_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise RunError(
+                f"{self.diagnostics_path}: missing; this run recorded no diagnostics "
+                "(trained by an older dlzero, or with train.diagnostics: false); train its "
+                f"{CONFIG_FILE} again to get them"
+            ) from None
+        except (OSError, ValueError) as exc:
+            raise RunError(f"{self.diagnostics_path}: unreadable ({exc})") from None
 
     # ------------------------------------------------------------ weights.npz, last.npz
 
@@ -348,6 +387,10 @@ class RunFolder:
     def write_curves(self, history: list[EpochRecord], title: str) -> None:
         """curves.png: loss and accuracy per epoch, train against validation."""
         plots.plot_curves([record.as_dict() for record in history], self.curves_path, title)
+
+    def write_activations(self, activations: list[tuple[str, np.ndarray]], title: str) -> None:
+        """activations.png: a histogram per hidden activation layer, (label, values)."""
+        plots.plot_activations(activations, self.activations_path, title)
 
     def write_eval_plots(
         self,

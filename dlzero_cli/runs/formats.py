@@ -1,4 +1,5 @@
-"""The run folder's array and table files: weight files, the checkpoint, metrics.csv.
+"""The run folder's array and table files: weight files, the checkpoint, metrics.csv,
+diagnostics.csv.
 
 Which file holds what is listed in `dlzero_cli.runs.folder`; this module is how the
 arrays and rows are laid out inside them. Arrays are read with allow_pickle=False:
@@ -36,6 +37,8 @@ from typing import Any
 
 import numpy as np
 
+from dlzero_cli.diagnostics import COLUMNS as DIAGNOSTICS_COLUMNS
+from dlzero_cli.diagnostics import DiagnosticRow
 from dlzero_cli.errors import RunError
 from dlzero_cli.model import ARCHITECTURE_FORMAT, Model, WeightSnapshot
 from dlzero_cli.training import EPOCH_FIELDS, EpochRecord, TrainState
@@ -231,3 +234,31 @@ def parse_metrics(text: str) -> list[EpochRecord]:
         values["epoch"] = int(row[0])
         records.append(EpochRecord(**values))
     return records
+
+
+# --------------------------------------------------------------------------- diagnostics.csv
+
+
+def diagnostics_text(rows: list[DiagnosticRow]) -> str:
+    """diagnostics.csv: long format, one measurement a row (see dlzero_cli.diagnostics);
+    values with 6 significant digits, `nan` where a ratio has no meaning."""
+    lines = [",".join(DIAGNOSTICS_COLUMNS)]
+    lines += [f"{r.epoch},{r.layer},{r.kind},{r.name},{r.metric},{r.value:.6g}" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def parse_diagnostics(text: str) -> list[DiagnosticRow]:
+    """diagnostics.csv's rows; ValueError when a header or a value is not as written."""
+    lines = text.splitlines()
+    header = tuple(lines[0].split(",")) if lines else ()
+    if header != DIAGNOSTICS_COLUMNS:
+        expected = ", ".join(DIAGNOSTICS_COLUMNS)
+        raise ValueError(f"columns {', '.join(header) or '(none)'}, not {expected}")
+    rows = []
+    for number, line in enumerate(lines[1:], start=2):
+        cells = line.split(",")
+        if len(cells) != len(DIAGNOSTICS_COLUMNS):
+            raise ValueError(f"line {number}: {len(cells)} values, not {len(DIAGNOSTICS_COLUMNS)}")
+        epoch, layer, kind, name, metric, value = cells
+        rows.append(DiagnosticRow(int(epoch), int(layer), kind, name, metric, float(value)))
+    return rows

@@ -10,6 +10,7 @@ that was never stopped.
 from __future__ import annotations
 
 import hashlib
+import math
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -21,17 +22,34 @@ from dlzero_cli.config import LoadedConfig, ModelConfig, load_config
 from dlzero_cli.data.catalog import DATASETS, Dataset
 from dlzero_cli.data.datasets import Arrays
 from dlzero_cli.data.splits import dataset_splits
+from dlzero_cli.diagnostics import DiagnosticRow, Probe, diagnostic_indices, hidden_activations
 from dlzero_cli.engine.optim import Optimizer
-from dlzero_cli.errors import RunError, TrainingDiverged
+from dlzero_cli.errors import ConfigError, RunError, TrainingDiverged
 from dlzero_cli.evaluation import Evaluation, evaluate
-from dlzero_cli.model import Model, WeightSnapshot
+from dlzero_cli.model import (
+    Model,
+    NetworkSummary,
+    WeightSnapshot,
+    batch_activation_bytes,
+    summarize,
+)
 from dlzero_cli.pretrained import load_book_params, read_param_pickle
 from dlzero_cli.runs.documents import Environment, Outcome, Score, Summary
 from dlzero_cli.runs.folder import RunFolder, utc_now
 from dlzero_cli.runs.formats import Checkpoint
 from dlzero_cli.runs.manifest import make_manifest, split_digests
 from dlzero_cli.runs.threads import blas_threads, current_environment, versions
-from dlzero_cli.training import EpochRecord, FitCallbacks, TrainState, fit, make_optimizer
+from dlzero_cli.training import (
+    EpochRecord,
+    FitCallbacks,
+    NumericalPlan,
+    TrainState,
+    fit,
+    make_optimizer,
+    numerical_plan,
+    step_seconds,
+    steps_per_epoch,
+)
 
 RESUMABLE = ("running", "interrupted", "failed")
 
@@ -48,6 +66,8 @@ class TrainResult:
     history: list[EpochRecord]
     test: Evaluation  # the best epoch's weights on the test split
     summary: Summary
+    # train.gradient: numerical: its seconds per step over backprop's on the same network
+    slowdown: float | None = None
 
 
 class RunInterrupted(KeyboardInterrupt):
@@ -106,8 +126,15 @@ class Checkpointer:
 
     INTERVAL = 1.0
 
-    def __init__(self, folder: RunFolder, model: Model, rng: np.random.Generator) -> None:
+    def __init__(
+        self,
+        folder: RunFolder,
+        model: Model,
+        rng: np.random.Generator,
+        diagnostics: list[DiagnosticRow] | None = None,
+    ) -> None:
         self.folder, self.model, self.rng = folder, model, rng
+        self.diagnostics = diagnostics  # the probe's rows, written alongside
         self.pending: Checkpoint | None = None
         self.written_at = time.perf_counter()
 
@@ -127,6 +154,9 @@ class Checkpointer:
         checkpoint = self.pending
         self.folder.write_checkpoint(self.model, checkpoint)
         self.folder.write_metrics(checkpoint.state.history)
+        if self.diagnostics is not None:
+            epoch = checkpoint.state.epoch
+            self.folder.write_diagnostics([r for r in self.diagnostics if r.epoch <= epoch])
         self.pending = None
         self.written_at = time.perf_counter()
 
@@ -143,6 +173,222 @@ def restore_checkpoint(
     except (KeyError, ValueError, TypeError) as exc:
         raise folder.inconsistent_checkpoint(exc) from None
     return checkpoint.state
+
+
+# --------------------------------------------------------------------------- numerical
+
+
+def _throwaway_model(loaded: LoadedConfig, train: Arrays) -> Model:
+    """The config's model, initialised by a generator of its own: measuring it changes
+    nothing of the run (whose generator draws the same weights)."""
+    config = loaded.config
+    dataset = DATASETS.get(config.data.dataset)
+    model = Model.from_config(config, dataset, np.random.default_rng(config.seed))
+    model.normalizer.fit(train.x)
+    return model
+
+
+def plan_numerical(loaded: LoadedConfig, splits: dict[str, Arrays]) -> NumericalPlan:
+    """What numerical-gradient training of `loaded` will cost per step and epoch."""
+    return numerical_plan(_throwaway_model(loaded, splits["train"]), splits["train"],
+                          loaded.config.train)  # fmt: skip
+
+
+def refuse_slow_numerical(plan: NumericalPlan) -> None:
+    """ConfigError (one line) when an epoch would take longer than the limit."""
+    if not plan.too_slow:
+        return
+    limit = plan.limit_seconds
+    raise ConfigError(
+        f"train.gradient: numerical would take about {_duration(plan.epoch_seconds)} per "
+        f"epoch ({plan.passes_per_step:,} forward passes per step x {plan.steps_per_epoch:,} "
+        f"steps), over train.numerical_limit_seconds ({limit:g}); raise it with --set "
+        f"train.numerical_limit_seconds={math.ceil(plan.epoch_seconds * 1.5)}, or train a "
+        "smaller network or fewer samples (data.limit)"
+    )
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def numerical_slowdown(
+    loaded: LoadedConfig, train: Arrays, history: list[EpochRecord]
+) -> float | None:
+    """Seconds per numerical step (the run's epochs over their steps) against backprop's
+    on the same network and batch size, measured on a throwaway model."""
+    settings = loaded.config.train
+    if not history:
+        return None
+    steps = steps_per_epoch(len(train), settings.batch_size, settings.sampling)
+    numerical = sum(r.seconds for r in history) / (len(history) * steps)
+    rows = np.arange(min(settings.batch_size, len(train)))
+    model = _throwaway_model(loaded, train)
+    backprop = step_seconds(model, train.x[rows], train.y[rows], settings, "backprop")
+    return numerical / backprop if backprop > 0 else None
+
+
+# --------------------------------------------------------------------------- dry run
+
+
+@dataclass(frozen=True)
+class MemoryPart:
+    name: str
+    bytes: int
+
+
+@dataclass(frozen=True)
+class DryRun:
+    """What `dlzero check` reports: the data, the network, memory and time estimates."""
+
+    summary: NetworkSummary
+    data_present: bool
+    download_command: str | None  # how to get the data when it is missing
+    timed_on: str  # "training data" or "random inputs"
+    samples: dict[str, int]  # train / val / test, measured or expected
+    epochs: int
+    steps_per_epoch: int
+    step_seconds: float  # one training step, measured
+    eval_seconds: float  # validating one epoch, estimated from a timed forward pass
+    memory: list[MemoryPart]
+    measured_step_bytes: int  # peak allocations of one training step (tracemalloc)
+    numerical: NumericalPlan | None
+
+    @property
+    def epoch_seconds(self) -> float:
+        return self.steps_per_epoch * self.step_seconds + self.eval_seconds
+
+    @property
+    def run_seconds(self) -> float:
+        return self.epochs * self.epoch_seconds
+
+    @property
+    def peak_bytes(self) -> int:
+        return sum(part.bytes for part in self.memory)
+
+
+def dry_run(
+    loaded: LoadedConfig, data_dir: Path | None = None, threads: int | None = None
+) -> DryRun:
+    """Check a config without training it: data present?, the network, memory, and a
+    few real training steps timed (on the training data when it is here, else on random
+    inputs of its shape) with `threads` BLAS threads. Changes nothing on disk."""
+    with blas_threads(threads):
+        return _dry_run(loaded, data_dir)
+
+
+def _dry_run(loaded: LoadedConfig, data_dir: Path | None) -> DryRun:
+    config = loaded.config
+    settings = config.train
+    dataset = DATASETS.get(config.data.dataset)
+    present = dataset.is_available(data_dir)
+    if present:
+        splits = load_splits(loaded, data_dir)
+        samples = {name: len(arrays) for name, arrays in splits.items()}
+        train = splits["train"]
+        dataset_bytes = sum(a.x.nbytes + a.y.nbytes for a in splits.values())
+        timed_on = "training data"
+    else:
+        samples = _expected_samples(loaded, dataset)
+        rng = np.random.default_rng(config.seed)
+        n = min(samples["train"], 2 * settings.batch_size)
+        high = int(dataset.pixel_max) + 1
+        x = rng.integers(0, high, size=(n, *dataset.input_shape), dtype=np.uint8)
+        train = Arrays(x, rng.integers(0, dataset.classes, size=n))
+        item = int(np.prod(dataset.input_shape)) + 8  # uint8 pixels and an int64 label
+        dataset_bytes = sum(samples.values()) * item
+        timed_on = "random inputs"
+    batch = min(settings.batch_size, len(train))
+    rows = np.arange(batch)
+    model = _throwaway_model(loaded, train)
+    summary = summarize(loaded)
+    numerical = numerical_plan(model, train, settings) if settings.gradient == "numerical" else None
+    optimizer = make_optimizer(model, settings)
+    step_bytes = _traced(lambda: step_seconds(model, train.x[rows], train.y[rows], settings,
+                                              "backprop", optimizer, repeats=1))  # fmt: skip
+    if numerical is not None:
+        seconds = numerical.passes_per_step * numerical.seconds_per_pass
+    else:
+        seconds = _fit_step_seconds(model, train, settings, config.seed)
+    val = splits["val"] if present else train
+    forward = _evaluate_seconds(model, val, settings.batch_size)
+    val_batches = math.ceil(samples["val"] / settings.batch_size)
+    params = sum(p.nbytes for p in model.network.named_params().values())
+    activations = batch_activation_bytes(model, settings.batch_size)
+    memory = [
+        MemoryPart("parameters", params),
+        MemoryPart("parameter gradients", params),
+        MemoryPart("optimizer state", sum(v.nbytes for v in optimizer.state_dict().values())),
+        MemoryPart(f"activations of a batch of {settings.batch_size}", activations),
+        MemoryPart("their gradients in backward", activations),
+        MemoryPart("the dataset (uint8 pixels, int64 labels)", dataset_bytes),
+    ]
+    return DryRun(
+        summary=summary,
+        data_present=present,
+        download_command=None if present else dataset.download_command(data_dir),
+        timed_on=timed_on,
+        samples=samples,
+        epochs=settings.epochs,
+        steps_per_epoch=steps_per_epoch(samples["train"], settings.batch_size, settings.sampling),
+        step_seconds=seconds,
+        eval_seconds=val_batches * forward,
+        memory=memory,
+        measured_step_bytes=step_bytes,
+        numerical=numerical,
+    )
+
+
+def _fit_step_seconds(model: Model, train: Arrays, settings, seed: int) -> float:
+    """Seconds per step of `fit` itself (sampling, preparing, forward, backward, update,
+    bookkeeping) on a few batches: a warm-up epoch, then the median of three."""
+    batches = 8
+    subset = train.take(np.arange(min(len(train), batches * settings.batch_size)))
+    quick = settings.model_copy(update={"epochs": 4, "early_stopping": None})
+    steps = steps_per_epoch(len(subset), settings.batch_size, settings.sampling)
+    state = fit(model, subset, None, quick, np.random.default_rng(seed))
+    return float(np.median([r.seconds for r in state.history[1:]])) / steps
+
+
+def _evaluate_seconds(model: Model, data: Arrays, batch_size: int) -> float:
+    """Seconds per batch of `evaluate` (as validation runs it), on up to 4 batches."""
+    subset = data.take(np.arange(min(len(data), 4 * batch_size)))
+    if not len(subset):
+        return 0.0
+    batches = math.ceil(len(subset) / batch_size)
+    evaluate(model, subset, batch_size=batch_size)  # warm-up
+    started = time.perf_counter()
+    evaluate(model, subset, batch_size=batch_size)
+    return (time.perf_counter() - started) / batches
+
+
+def _expected_samples(loaded: LoadedConfig, dataset: Dataset) -> dict[str, int]:
+    """Split sizes as load_splits would make them, from the dataset's declared sizes."""
+    data = loaded.config.data
+    sizes = dataset.split_sizes()
+    total = sizes["train"]
+    validation = data.validation
+    val = int(round(validation * total)) if isinstance(validation, float) else int(validation)
+    train = total - val
+    if data.limit is not None:
+        train = min(train, data.limit)
+    return {"train": train, "val": val, "test": sizes["test"]}
+
+
+def _traced(work) -> int:
+    """Peak bytes allocated while `work` runs (NumPy reports its arrays to tracemalloc)."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        work()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
 
 
 # --------------------------------------------------------------------------- training
@@ -162,6 +408,8 @@ def train_from_config(
     """
     config = loaded.config
     splits = load_splits(loaded, data_dir)
+    if config.train.gradient == "numerical":
+        refuse_slow_numerical(plan_numerical(loaded, splits))
     folder = RunFolder.create(runs_dir, config.name)
     folder.write_config(config)
     with blas_threads(threads):
@@ -233,10 +481,11 @@ def _train(
     digests = split_digests(splits)
     callbacks.run_started(folder, model, splits)
 
+    probe = _probe(folder, loaded, model, splits["train"], state.epoch, previous is not None)
     started = time.perf_counter()
     # The best weights travel in the checkpoint; weights.npz is written once, at the
     # end (or when stopped), not re-synced to disk at every improvement.
-    checkpoint = Checkpointer(folder, model, rng)
+    checkpoint = Checkpointer(folder, model, rng, probe.rows if probe else None)
     metric, mode = config.train.monitor(bool(len(splits["val"])))
 
     def finish(status: str, error: str | None = None, test: Score | None = None) -> Summary:
@@ -268,15 +517,19 @@ def _train(
 
     def save_weights() -> None:
         """last.npz as the model stands; weights.npz the best epoch (the current
-        weights when no epoch has completed)."""
+        weights when no epoch has completed); activations.png of the model as it stands."""
         folder.write_last(model)
         folder.write_weights(model, state.best)
+        if probe is not None:
+            title = f"{config.name}: hidden activations after epoch {state.epoch}"
+            folder.write_activations(hidden_activations(model.network, probe.x), title)
 
     val = splits["val"] if len(splits["val"]) else None
     try:
         fit(
             model, splits["train"], val, config.train, rng,
             callbacks=callbacks, optimizer=optimizer, state=state, checkpoint=checkpoint,
+            probe=probe,
         )  # fmt: skip
     except TrainingDiverged as exc:
         save_weights()  # fit left the last good epoch's weights in the model
@@ -301,7 +554,30 @@ def _train(
         model.restore(state.best)  # the test score is the best epoch's
     test = evaluate(model, splits["test"], batch_size=config.train.batch_size)
     final = finish("completed", test=Score(test.loss, test.accuracy))
-    return TrainResult(folder, state.history, test, final)
+    slowdown = None
+    if config.train.gradient == "numerical":
+        slowdown = numerical_slowdown(loaded, splits["train"], state.history)
+    return TrainResult(folder, state.history, test, final, slowdown)
+
+
+def _probe(
+    folder: RunFolder,
+    loaded: LoadedConfig,
+    model: Model,
+    train: Arrays,
+    epoch: int,
+    resumed: bool,
+) -> Probe | None:
+    """The run's diagnostics probe (None when train.diagnostics is off); a resumed run
+    keeps the rows of the epochs its checkpoint has."""
+    config = loaded.config
+    if not config.train.diagnostics or not len(train):
+        return None
+    rows: list[DiagnosticRow] = []
+    if resumed and folder.has_diagnostics():
+        rows = [row for row in folder.read_diagnostics() if row.epoch <= epoch]
+    x = model.prepare(train.x[diagnostic_indices(len(train), config.seed)])
+    return Probe(model.network, x, config.train.epochs, rows)
 
 
 # --------------------------------------------------------------------------- import
