@@ -23,7 +23,11 @@ class Cli:
 
     def __call__(self, *args: str, runs: bool = True):
         argv = list(args)
-        if runs and argv and argv[0] in {"train", "eval", "predict", "import", "compare", "runs"}:
+        if (
+            runs
+            and argv
+            and argv[0] in {"train", "eval", "predict", "import", "compare", "runs", "inspect"}
+        ):
             argv += ["--runs-dir", str(self.runs_dir)]
         # A wide console: tables must not wrap the words the tests look for.
         return self.runner.invoke(app, argv, catch_exceptions=False, env={"COLUMNS": "200"})

@@ -56,13 +56,15 @@ def inspect_command(
         return
     from dlzero_cli.cli.tables import table
 
-    title = f"{folder.name}: epoch {epoch}, outputs on the diagnostic batch"
+    stdout.print(
+        f"{folder.name}: epoch {epoch}, layer outputs on the diagnostic batch", soft_wrap=True
+    )
     layer_rows = [
         [str(r.layer), r.kind, *(_cell(r.metrics.get(m), m) for m in OUTPUT_METRICS)]
         for r in reports
     ]
     headers = ["#", "layer", "mean", "std", "saturated", "zero", "dead units"]
-    stdout.print(table(headers, layer_rows, right=range(2, 7), title=title))
+    stdout.print(table(headers, layer_rows, right=range(2, 7)))
     param_rows = [
         [label, str(r.layer), *(_cell(p.get(m), m) for m in PARAM_METRICS)]
         for r in reports
@@ -70,8 +72,8 @@ def inspect_command(
     ]
     if param_rows:
         headers = ["param", "#", "|W|", "|grad|", "|grad|/|W|", "|update|/|W|"]
-        title = "parameters at the epoch's last step"
-        stdout.print(table(headers, param_rows, right=range(1, 6), title=title))
+        stdout.print("parameters at the epoch's last step")
+        stdout.print(table(headers, param_rows, right=range(1, 6)))
     if not advice:
         stdout.print("no warnings: no layer saturated, dead, vanished or stalled")
     for line in advice:
