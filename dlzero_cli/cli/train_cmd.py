@@ -108,7 +108,7 @@ def train_command(
         finally:
             events.close()
     if loaded.config.train.gradient == "numerical":
-        _announce_numerical(loaded, data_dir, quiet)
+        _announce_numerical(loaded, data_dir, quiet, threads)
     runs = runs_dir_or_default(runs_dir)
     _run(
         lambda callbacks: train_from_config(loaded, runs, callbacks, data_dir, threads),
@@ -117,11 +117,13 @@ def train_command(
     )
 
 
-def _announce_numerical(loaded, data_dir: Path | None, quiet: bool) -> None:
+def _announce_numerical(loaded, data_dir: Path | None, quiet: bool, threads: int | None) -> None:
     """What a numerical step costs, before training (refused here when too slow)."""
     from dlzero_cli.runs.lifecycle import load_splits, plan_numerical, refuse_slow_numerical
+    from dlzero_cli.runs.threads import blas_threads
 
-    plan = plan_numerical(loaded, load_splits(loaded, data_dir, ("train",)))
+    with blas_threads(threads):
+        plan = plan_numerical(loaded, load_splits(loaded, data_dir, ("train",)))
     refuse_slow_numerical(plan)
     if not quiet:
         stderr.print(
