@@ -103,10 +103,12 @@ def hidden_activations(network: Sequential, x: np.ndarray) -> list[tuple[str, np
     """(label, values) of each hidden activation layer's outputs on `x` (copies)."""
     last_weighted = max((i for i, layer in enumerate(network.layers) if layer.weighted), default=0)
     found = []
-    for index, out in layer_outputs(network, x):
-        layer = network.layers[index]
-        if index < last_weighted and layer.kind in ACTIVATIONS:
-            found.append((f"layer {index} ({layer.kind})", np.array(out, dtype=np.float64)))
+    # A diverged run's last good weights may still overflow on the way: plotted as is.
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        for index, out in layer_outputs(network, x):
+            layer = network.layers[index]
+            if index < last_weighted and layer.kind in ACTIVATIONS:
+                found.append((f"layer {index} ({layer.kind})", np.array(out, dtype=np.float64)))
     return found
 
 

@@ -103,4 +103,6 @@ def _size(count: int) -> str:
 def _duration(seconds: float) -> str:
     from dlzero_cli.cli.tables import duration
 
+    if seconds < 0.01:
+        return f"{seconds * 1e3:.2f} ms"
     return f"{seconds * 1e3:.0f} ms" if seconds < 1 else duration(seconds)

@@ -38,6 +38,10 @@ def inspect_command(
 
     folder = RunFolder.find(run, runs_dir_or_default(runs_dir), need_weights=False)
     rows = folder.read_diagnostics()
+    if not rows:
+        from dlzero_cli.errors import RunError
+
+        raise RunError(f"{folder.diagnostics_path}: no epoch measured yet (none completed)")
     reports = layer_reports(rows)
     advice = warnings(rows)
     epoch = last_epoch(rows)
@@ -91,5 +95,5 @@ def _cell(value: float | None, metric: str) -> str:
 
 
 def _finite(metrics: dict[str, float]) -> dict[str, float | None]:
-    """JSON has no NaN: a ratio without meaning is null."""
-    return {k: (None if math.isnan(v) else v) for k, v in metrics.items()}
+    """JSON has no NaN or infinity: a ratio without meaning is null."""
+    return {k: (v if math.isfinite(v) else None) for k, v in metrics.items()}

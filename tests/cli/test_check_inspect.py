@@ -125,3 +125,22 @@ def test_check_changes_nothing_on_disk(cli, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert cli("check").exit_code == 0
     assert [p.name for p in tmp_path.iterdir()] == []
+
+
+def test_inspect_before_any_measured_epoch_says_so(cli, train_run):
+    run = train_run("digits-64-50-100-10", "--epochs", "1")
+    (run / "diagnostics.csv").write_text("epoch,layer,kind,name,metric,value\n")
+    result = cli("inspect", str(run))
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        f"error: {run / 'diagnostics.csv'}: no epoch measured yet (none completed)"
+    ]
+
+
+def test_inspect_of_a_damaged_diagnostics_file_is_one_line(cli, train_run):
+    run = train_run("digits-64-50-100-10", "--epochs", "1")
+    (run / "diagnostics.csv").write_text("epoch,value\n1,2\n")
+    result = cli("inspect", str(run))
+    assert result.exit_code == 1
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"error: {run / 'diagnostics.csv'}: unreadable (columns epoch, value")
