@@ -233,10 +233,8 @@ def warnings(rows: list[DiagnosticRow]) -> list[str]:
             ratio = p.get("grad_ratio", math.nan)
             if ratio < STALLED_RATIO:
                 place = "the first layer" if report.layer == first_weighted else where
-                found.append(
-                    f"gradients of {label} are {ratio:.0e} of {label}: learning has stalled "
-                    f"in {place}"
-                )
+                size = "zero" if ratio == 0 else f"{ratio:.0e} of {label}"
+                found.append(f"gradients of {label} are {size}: learning has stalled in {place}")
             update = p.get("update_ratio", math.nan)
             if update > LARGE_UPDATE_RATIO:
                 found.append(

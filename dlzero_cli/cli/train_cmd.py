@@ -77,7 +77,11 @@ def train_command(
     dlzero train mnist-784-50-100-10 --limit 1000 --epochs 1 --download
     dlzero train --resume latest         # after Ctrl-C, SIGTERM or a crash
     dlzero train --threads 1             # one BLAS thread: reproducible on any machine
+    dlzero train ch4-numerical-gradient  # chapter 4: gradients by central differences
     ```
+
+    Every run records diagnostics.csv and activations.png (see `dlzero inspect`);
+    `dlzero check CONFIG` estimates memory and time first.
     """
     from dlzero_cli.config import load_config
     from dlzero_cli.errors import UsageError
