@@ -66,6 +66,7 @@ class GradcheckReport:
                     "shape": list(p.check.shape),
                     "size": p.check.size,
                     "checked": p.check.checked,
+                    "kinks": p.check.kinks,
                     "max_abs_diff": p.check.max_abs_diff,
                     "relative_error": p.check.relative_error,
                     "passed": p.check.passed,
