@@ -7,6 +7,7 @@ shipped config). A folder that is not a finished run is an error, never a config
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,7 +40,7 @@ def is_run(target: str, runs_dir: Path) -> bool:
     return target == "latest" or Path(target).is_dir() or (runs_dir / target).is_dir()
 
 
-def open_subject(target: str | None, runs_dir: Path, overrides: list[str] = ()) -> Subject:
+def open_subject(target: str | None, runs_dir: Path, overrides: Sequence[str] = ()) -> Subject:
     """The model of a RUN (its best weights) or of a CONFIG (initialised from its seed)."""
     if target is not None and is_run(target, runs_dir):
         folder = RunFolder.find(target, runs_dir)
