@@ -102,6 +102,8 @@ class Pow(Operation):
     def forward(self, a: float, b: float) -> float:
         if a == 0 and b < 0:
             raise UsageError(f"division by zero: 0 ** {b:.6g}")
+        if a == 0 and 0 < b < 1:
+            raise UsageError(f"0 ** {b:.6g}: its derivative b * a ** (b - 1) is infinite at 0")
         if a < 0 and not float(b).is_integer():
             raise UsageError(f"{a:.6g} ** {b:.6g} is not a real number (negative base)")
         if a <= 0 and self.exponent_varies:
@@ -388,7 +390,15 @@ def evaluate(text: str, bindings: dict[str, float]) -> ExpressionGraph:
     grad_of: dict[str, float] = {top.node: 1.0}
     edge_grads: dict[tuple[str, str, int], float] = {}
     for node_id, op, inputs in reversed(builder.steps):
-        dinputs = op.backward(grad_of.get(node_id, 0.0))
+        try:
+            dinputs = op.backward(grad_of.get(node_id, 0.0))
+        except (OverflowError, ZeroDivisionError):
+            dinputs = (math.inf,) * len(inputs)
+        if not all(math.isfinite(d) for d in dinputs):
+            raise UsageError(
+                f"expression {text!r}: a derivative through {op.symbol} is too large for a "
+                "float; try smaller values"
+            )
         for position, (built, dinput) in enumerate(zip(inputs, dinputs, strict=True)):
             edge_grads[(built.node, node_id, position)] = dinput
             grad_of[built.node] = grad_of.get(built.node, 0.0) + dinput

@@ -82,6 +82,11 @@ def test_sigmoid_stays_finite_far_out():
         ("x / (y - 1)", "x=1,y=1", "division by zero"),
         ("x ** -1", "x=0", "division by zero"),
         ("exp(x)", "x=1000", "overflows"),
+        ("x * 1e300 * 1e10", "x=1", "too large"),
+        ("1 / x", "x=1e-200", "a derivative through / is too large"),
+        ("x ** 0.5", "x=0", "is infinite at 0"),
+        ("x ** y", "x=-2,y=2", "needs a > 0"),
+        ("x ** 0.5", "x=-2", "not a real number"),
         ("x +", "x=1", "not valid syntax"),
         ("x = 1; y = 2", "", "give one expression"),
         ("", "", "empty"),
@@ -114,3 +119,47 @@ def test_nothing_is_evaluated(monkeypatch):
     assert evaluate("exp(log(x))", {"x": 2.0}).result == pytest.approx(2)
     with pytest.raises(UsageError, match="cannot call"):
         evaluate("open('/etc/passwd')", {})
+
+
+def _smooth_expressions():
+    """Random expressions of a and b over the smooth part of the grammar (no kinks,
+    no domain errors): what the backward pass must differentiate exactly."""
+    from hypothesis import strategies as st
+
+    leaves = st.sampled_from(["a", "b", "0.5", "2", "(-1.5)"])
+
+    def extend(inner):
+        return st.one_of(
+            st.tuples(inner, st.sampled_from(["+", "-", "*"]), inner).map(
+                lambda t: f"({t[0]} {t[1]} {t[2]})"
+            ),
+            inner.map(lambda e: f"sigmoid({e})"),
+            inner.map(lambda e: f"(-{e})"),
+            inner.map(lambda e: f"log(1 + {e} * {e})"),
+            inner.map(lambda e: f"({e} / (1 + {e} ** 2))"),
+            inner.map(lambda e: f"exp(sigmoid({e}))"),
+        )
+
+    return st.recursive(leaves, extend, max_leaves=8)
+
+
+def test_random_expressions_match_central_differences():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    values = st.floats(-2, 2, allow_nan=False)
+
+    @settings(max_examples=150, deadline=None)
+    @given(_smooth_expressions(), values, values)
+    def check(body, a, b):
+        text = f"{body} + 0 * (a + b)"  # every name used, as --at requires
+        at = {"a": a, "b": b}
+        graph = evaluate(text, at)
+        for name in at:
+            h = 1e-5
+            plus = evaluate(text, {**at, name: at[name] + h}).result
+            minus = evaluate(text, {**at, name: at[name] - h}).result
+            numeric = (plus - minus) / (2 * h)
+            assert graph.derivatives[name] == pytest.approx(numeric, rel=1e-5, abs=1e-6), text
+
+    check()
