@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from dlzero_cli.engine.layers import LAYERS
@@ -158,3 +159,22 @@ def test_labels_are_escaped(mermaid_structure, parse_dot):
     [node] = [n for n in parsed.get_nodes() if n.get("shape") == "box"]
     assert node.get("label") == '"say \\"hi\\" <b> #1 \\\\ end"'
     assert {label for _, _, label, _ in edges} == {"say #quot;hi#quot; #lt;b> #35;1 \\ end"}
+
+
+def test_measured_norms_through_the_users_layers_match_the_fused_backward():
+    """The graph runs the layers one by one; training runs the fused conv-ReLU-pool step.
+    The parameter gradients must be the same either way."""
+    from dlzero_cli.visual.graphs import measure_gradients
+
+    model = open_subject("simple-convnet-mnist", Path("no-runs")).model
+    rng = np.random.default_rng(0)
+    x, labels = rng.uniform(0, 255, (4, 1, 28, 28)), rng.integers(0, 10, 4)
+    measured = measure_gradients(model, x, labels, "4 random images")
+    assert all(math.isfinite(v) for v in (*measured.outputs, *measured.params.values()))
+    network = model.network
+    network.train()
+    criterion = model.criterion()
+    criterion.forward(network.forward(model.prepare(x)), labels)
+    network.backward(criterion.backward())
+    for name, grad in network.named_grads().items():
+        assert measured.params[name] == pytest.approx(float(np.linalg.norm(grad)), rel=1e-4)
