@@ -16,6 +16,7 @@ import numpy as np
 from dlzero_cli.config import LoadedConfig, load_config
 from dlzero_cli.data.catalog import DATASETS
 from dlzero_cli.data.datasets import Arrays
+from dlzero_cli.errors import UsageError
 from dlzero_cli.model import Model
 from dlzero_cli.runs.folder import RunFolder
 from dlzero_cli.runs.lifecycle import load_splits
@@ -43,6 +44,11 @@ def is_run(target: str, runs_dir: Path) -> bool:
 def open_subject(target: str | None, runs_dir: Path, overrides: Sequence[str] = ()) -> Subject:
     """The model of a RUN (its best weights) or of a CONFIG (initialised from its seed)."""
     if target is not None and is_run(target, runs_dir):
+        if overrides:
+            raise UsageError(
+                f"--set changes a CONFIG; {target!r} is a run, whose weights fit its own "
+                "config: leave out --set, or give a config"
+            )
         folder = RunFolder.find(target, runs_dir)
         return Subject(folder.read_model(), folder.read_config(), folder.name, folder)
     loaded = load_config(target, overrides)

@@ -62,6 +62,7 @@ def test_a_trained_run_with_backward(cli, train_run):
         (["--samples", "0"], 2, "--samples 0: give at least 1"),
         (["no-such-config"], 2, "no-such-config"),
         (["latest", "--runs-dir", "/nonexistent-runs"], 1, "no runs yet"),
+        (["latest", "--set", "seed=1"], 2, "--set changes a CONFIG"),
     ],
 )
 def test_problems_are_one_error_line(cli, args, code, message):
