@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -188,3 +189,139 @@ def check_layer():
         assert not wrong, f"relative gradient errors above {TOLERANCE}: {wrong}"
 
     return check
+
+
+# --------------------------------------------------------------------------- graph syntax
+
+# Mermaid's own parser runs under node, with jsdom standing in for the browser it wants.
+# Install it once outside the repository (the tests skip, naming this, when it is not):
+#   npm install --prefix ~/.cache/dlzero-mermaid mermaid@12.3.0 jsdom@29.1.1
+MERMAID_DIR_ENV = "DLZERO_MERMAID_DIR"
+MERMAID_PARSE = """
+import { JSDOM } from "jsdom";
+const dom = new JSDOM("<!doctype html><html><body></body></html>");
+globalThis.window = dom.window;
+globalThis.document = dom.window.document;
+const { default: mermaid } = await import("mermaid");
+let text = "";
+for await (const chunk of process.stdin) text += chunk;
+try {
+  const result = await mermaid.parse(text);
+  console.log(JSON.stringify(result));
+} catch (error) {
+  console.error(String(error.message).split("\\n").join(" | "));
+  process.exit(1);
+}
+"""
+
+
+@pytest.fixture(scope="session")
+def parse_mermaid():
+    """`parse_mermaid(text)`: the diagram type mermaid's own parser (npm `mermaid`, under
+    node) reads from `text`; AssertionError with the parser's message when it fails.
+    Skips, naming what is missing, without node or the package."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("needs the `node` binary on PATH to run mermaid's parser")
+    folder = Path(os.environ.get(MERMAID_DIR_ENV, Path.home() / ".cache" / "dlzero-mermaid"))
+    if not (folder / "node_modules" / "mermaid").is_dir():
+        pytest.skip(
+            f"needs the npm package mermaid in {folder}: npm install --prefix {folder} "
+            f"mermaid@12.3.0 jsdom@29.1.1 (or set {MERMAID_DIR_ENV})"
+        )
+
+    def parse(text: str) -> str:
+        import subprocess
+
+        done = subprocess.run(
+            [node, "--input-type=module", "-e", MERMAID_PARSE],
+            input=text, capture_output=True, text=True, cwd=folder, timeout=120,
+        )  # fmt: skip
+        assert done.returncode == 0, f"mermaid cannot parse it: {done.stderr.strip()}\n{text}"
+        return json.loads(done.stdout)["diagramType"]
+
+    return parse
+
+
+_MERMAID_NODE = re.compile(
+    r'^  ([A-Za-z][A-Za-z0-9_]*)(\["|\(\("|\(\["|\[\[")((?:[^"])*)("\]|"\)\)|"\]\)|"\]\])$'
+)
+_MERMAID_EDGE = re.compile(
+    r'^  ([A-Za-z][A-Za-z0-9_]*) (-->|==>)\|"([^"]*)"\| ([A-Za-z][A-Za-z0-9_]*)$'
+)
+_MERMAID_CLOSERS = {'["': '"]', '(("': '"))', '(["': '"])', '[["': '"]]'}
+
+
+@pytest.fixture
+def mermaid_structure():
+    """`mermaid_structure(text)`: a strict check of dlzero's mermaid dialect, always run:
+    `%%` comments, then `graph LR`, then node declarations (quoted labels, no raw `"`
+    or `<` but in `<br/>`), then edges with quoted labels between declared nodes only.
+    Returns (labels by node id, [(source, arrow, label, target)])."""
+
+    def check(text: str):
+        lines = text.rstrip("\n").split("\n")
+        while lines and lines[0].startswith("%% "):
+            lines.pop(0)
+        assert lines and lines[0] == "graph LR", f"the header is not `graph LR`: {lines[:1]}"
+        labels: dict[str, str] = {}
+        edges = []
+        for line in lines[1:]:
+            node = _MERMAID_NODE.match(line)
+            if node and not edges:
+                node_id, opener, label, closer = node.groups()
+                assert _MERMAID_CLOSERS[opener] == closer, line
+                assert node_id not in labels, f"{node_id} declared twice"
+                assert node_id.lower() not in {"end", "graph", "subgraph", "style"}, line
+                assert "<" not in label.replace("<br/>", ""), f"raw < in {line}"
+                labels[node_id] = label
+                continue
+            edge = _MERMAID_EDGE.match(line)
+            assert edge, f"neither a node (before the edges) nor an edge: {line!r}"
+            source, arrow, label, target = edge.groups()
+            assert source in labels and target in labels, f"undeclared node in {line!r}"
+            assert "<" not in label, line
+            edges.append((source, arrow, label, target))
+        assert labels and edges, "no nodes or no edges"
+        return labels, edges
+
+    return check
+
+
+@pytest.fixture
+def parse_dot():
+    """`parse_dot(text)`: the one pydot graph DOT text parses to (AssertionError if not)."""
+    import warnings
+
+    with warnings.catch_warnings():  # pydot's use of pyparsing's old names
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import pydot
+
+    def parse(text: str):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            graphs = pydot.graph_from_dot_data(text)
+        assert graphs and len(graphs) == 1, f"pydot cannot parse it:\n{text}"
+        return graphs[0]
+
+    return parse
+
+
+@pytest.fixture
+def graphviz_dot():
+    """`graphviz_dot(text)`: Graphviz's `dot -Tsvg` renders `text` (returns the SVG);
+    skips when the `dot` binary is not installed."""
+    binary = shutil.which("dot")
+    if binary is None:
+        pytest.skip("needs Graphviz's `dot` binary on PATH (apt-get install graphviz)")
+
+    def render(text: str) -> str:
+        import subprocess
+
+        done = subprocess.run(
+            [binary, "-Tsvg"], input=text, capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 0 and not done.stderr.strip(), done.stderr
+        return done.stdout
+
+    return render

@@ -48,6 +48,8 @@ from dlzero_cli.cli import (  # noqa: E402, F401
     configs_cmd,
     data_cmds,
     eval_cmd,
+    gradcheck_cmd,
+    graph_cmd,
     import_cmd,
     inspect_cmd,
     predict_cmd,

@@ -180,6 +180,7 @@ class Conv2D(Layer):
     )
     weighted = True
     decayed = ("W",)
+    book_name = "Convolution"
 
     def __init__(self, W: np.ndarray, b: np.ndarray, stride: int = 1, pad: int = 0) -> None:
         super().__init__()
@@ -280,6 +281,7 @@ class _Pool(Layer):
         Setting("padding", int, 0, minimum=0),
     )
     shorthand = "size"
+    book_name = "Pooling"
 
     def __init__(self, size: int, stride: int | None = None, pad: int = 0) -> None:
         super().__init__()

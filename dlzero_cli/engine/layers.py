@@ -58,6 +58,9 @@ class Layer:
     differentiable: ClassVar[bool] = True
     # Parameters that weight decay shrinks: weights, never biases or norm scales.
     decayed: ClassVar[tuple[str, ...]] = ()
+    # The node's name in the book's computational graphs when it is not the class's
+    # own ("Convolution", "Pooling"); see `graph_name`.
+    book_name: ClassVar[str] = ""
     # False when a training-mode forward pass draws random numbers or moves saved state
     # (dropout, batch norm): central differences need two passes that differ only in
     # the nudged parameter.
@@ -116,8 +119,19 @@ class Layer:
         """A short name for tables: 'conv 30x5x5', 'affine 784->50'."""
         return self.kind
 
+    @classmethod
+    def graph_name(cls) -> str:
+        """The name a computational graph gives the layer, as the book draws it:
+        Affine, Sigmoid, ReLU, Convolution, Pooling, BatchNorm, Dropout, ..."""
+        return cls.book_name or cls.__name__
+
     def parameter_count(self) -> int:
         return sum(p.size for p in self.params.values())
+
+    def hold_randomness(self, hold: bool) -> None:
+        """While held, a layer that draws random numbers in training (dropout) reuses
+        its last draw, so that the same input gives the same output: what a gradient
+        check needs, evaluating one loss many times. Layers without randomness ignore it."""
 
     def macs(self, input_shape: tuple[int, ...]) -> int:
         """Multiply-adds per sample (0 for layers without a matrix product)."""
@@ -462,6 +476,8 @@ class Dropout(Layer):
         self.ratio, self.scale = ratio, scale
         # Masks come from the run's generator, so a seed fixes them; eval needs none.
         self.rng = rng if rng is not None else np.random.default_rng(0)
+        self._mask: np.ndarray | None = None
+        self._held = False
 
     @classmethod
     def build(cls, settings, input_shape, dtype, rng=None) -> Dropout:
@@ -484,8 +500,12 @@ class Dropout(Layer):
         keep = x.dtype.type(1 - self.ratio)
         if not self.training or self.ratio == 0:
             return x * keep if self.scale == "inference" and self.ratio else x
-        self._mask = self.rng.random(x.shape, dtype=np.float32) < keep
+        if not (self._held and self._mask is not None and self._mask.shape == x.shape):
+            self._mask = self.rng.random(x.shape, dtype=np.float32) < keep
         return x * self._mask / keep if self.scale == "train" else x * self._mask
+
+    def hold_randomness(self, hold: bool) -> None:
+        self._held = hold
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         keep = dout.dtype.type(1 - self.ratio)
