@@ -49,6 +49,7 @@ from dlzero_cli.cli import (  # noqa: E402, F401
     import_cmd,
     predict_cmd,
     summary_cmd,
+    sweep_cmd,
     train_cmd,
 )
 

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -295,6 +297,60 @@ class RunFolder:
         except (OSError, ValueError) as exc:
             raise RunError(f"{path}: unreadable ({exc})") from None
         return eval_report_from_json(data, path)
+
+    # ------------------------------------------------------------ a run as bytes
+    # A sweep trial trains on a worker without a shared disk: the worker sends the
+    # run's files back by name, and the sweep writes them into its folder.
+
+    def files(self) -> dict[str, bytes]:
+        """Every file of the run, by name (hidden temporary files left out)."""
+        return {
+            p.name: p.read_bytes()
+            for p in sorted(self.path.iterdir())
+            if p.is_file() and not p.name.startswith(".")
+        }
+
+    @classmethod
+    def materialize(cls, path: Path, files: dict[str, bytes]) -> RunFolder | None:
+        """The run folder `path` holding `files`, written atomically: into a hidden
+        folder beside it, each file synced, then renamed into place. None, and nothing
+        written, when `path` exists already (a run lands once)."""
+        for name in files:
+            if Path(name).name != name or name.startswith(".") or not name:
+                raise RunError(f"{path}: refusing a run file named {name!r}")
+        if path.exists():
+            return None
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+        except OSError as exc:
+            raise RunError(f"{path.parent}: cannot write a run folder: {exc.strerror}") from None
+        try:
+            for name, data in files.items():
+                with open(staging / name, "wb") as f:
+                    f.write(data)
+                    f.flush()
+                    os.fsync(f.fileno())
+            os.chmod(staging, 0o777 & ~_umask())
+            os.rename(staging, path)
+        except FileExistsError:
+            shutil.rmtree(staging, ignore_errors=True)
+            return None
+        except OSError as exc:
+            shutil.rmtree(staging, ignore_errors=True)
+            if path.is_dir():  # another writer got there first (ENOTEMPTY)
+                return None
+            raise RunError(f"{path}: cannot write the run folder: {exc.strerror}") from None
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        return cls(path)
+
+
+def _umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
 
 
 def _subfolders(runs_dir: Path) -> list[Path]:

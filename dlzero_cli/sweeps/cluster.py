@@ -1,0 +1,99 @@
+"""Trials as tasks on dask.distributed: a LocalCluster started for the sweep, or an
+existing cluster's scheduler.
+
+The only module that imports dask; `dlzero sweep` imports it when a sweep runs on
+Dask, so nothing else (`dlzero --help`, a serial sweep) pays for it.
+
+Each trial is one task of `trial.run_trial`. Outputs are taken as tasks complete, in
+any order; when a worker dies mid-trial the scheduler runs the task again on another
+worker (up to distributed's `allowed-failures`), and the sweep still sees one output
+per trial.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterator, Sequence
+
+from distributed import Client, LocalCluster, as_completed
+
+from dlzero_cli.errors import DlzeroError
+from dlzero_cli.sweeps.trial import TrialOutput, TrialTask, run_trial
+
+CONNECT_TIMEOUT = 10.0  # seconds to reach a scheduler
+WORKERS_TIMEOUT = 60.0  # seconds for a first worker to join
+CLOSE_TIMEOUT = 10.0
+
+
+class DaskExecutor:
+    """Submits trials to a Dask client; closes what it started."""
+
+    def __init__(self, client: Client, description: str, cluster: LocalCluster | None = None):
+        self.client, self.description, self.cluster = client, description, cluster
+        self.futures: list = []
+
+    @classmethod
+    def local(cls, workers: int) -> DaskExecutor:
+        """A LocalCluster of `workers` processes with one thread each, on 127.0.0.1, no
+        dashboard; dask's routine log chatter silenced."""
+        cluster = LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+        )
+        try:
+            client = Client(cluster, timeout=CONNECT_TIMEOUT)
+        except BaseException:
+            cluster.close(timeout=CLOSE_TIMEOUT)
+            raise
+        return cls(client, f"LocalCluster of {workers} worker processes", cluster)
+
+    @classmethod
+    def connect(cls, address: str) -> DaskExecutor:
+        """A client of the scheduler at `address` (tcp://HOST:PORT), once a worker is there."""
+        try:
+            client = Client(address, timeout=CONNECT_TIMEOUT)
+        except (OSError, TimeoutError) as exc:
+            raise DlzeroError(
+                f"--scheduler {address}: cannot reach a Dask scheduler there ({exc}); start "
+                f"one with `dask scheduler` and its workers with `dask worker {address}`"
+            ) from None
+        try:
+            client.wait_for_workers(1, timeout=WORKERS_TIMEOUT)
+        except TimeoutError:
+            client.close(timeout=CLOSE_TIMEOUT)
+            raise DlzeroError(
+                f"--scheduler {address}: no worker joined within {WORKERS_TIMEOUT:.0f} s; "
+                f"start one with `dask worker {address}`"
+            ) from None
+        workers = len(client.scheduler_info(n_workers=-1).get("workers", {}))
+        return cls(client, f"{address} ({workers} workers)")
+
+    def run(self, tasks: Sequence[TrialTask]) -> Iterator[TrialOutput]:
+        # Keys unique to this sweep run: a long-lived cluster must never hand back a
+        # result it kept from another sweep's trial of the same number.
+        token = uuid.uuid4().hex[:12]
+        self.futures = [
+            self.client.submit(
+                run_trial, task, key=f"dlzero-trial-{token}-{task.index:04d}", pure=False
+            )  # fmt: skip
+            for task in tasks
+        ]
+        for future in as_completed(self.futures):
+            output = future.result()
+            future.release()  # the files leave the worker's memory
+            yield output
+
+    def close(self) -> None:
+        """Cancel what is still queued, then disconnect (and stop a LocalCluster)."""
+        try:
+            if self.futures:
+                self.client.cancel(self.futures)
+            self.client.close(timeout=CLOSE_TIMEOUT)
+        finally:
+            if self.cluster is not None:
+                self.cluster.close(timeout=CLOSE_TIMEOUT)
