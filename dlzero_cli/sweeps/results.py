@@ -64,7 +64,8 @@ def trial_result(folder: RunFolder, trial: Trial, threads: int) -> TrialResult:
     losses); test metrics are the run's test score (its best epoch's weights).
     """
     summary = folder.read_summary()
-    history = folder.read_metrics()
+    # A trial that diverged in its first epoch has no metrics.csv: no epoch completed.
+    history = folder.read_metrics() if folder.metrics_path.is_file() else []
     metrics: dict[str, float | None] = {}
     for name in METRICS:
         split, kind = name.split("_")
