@@ -195,7 +195,9 @@ def _print_report(report: SweepReport) -> None:
         rest.remove(best)
     if ranked:
         table = Table(title=f"best trials by {metric} ({mode})", title_justify="left")
-        for column in ("trial", *settings.space, metric, "test_accuracy", "epochs"):
+        short = [key.split(".")[-1] for key in settings.space]
+        keys = short if len(set(short)) == len(short) else list(settings.space)
+        for column in ("trial", *keys, metric, "test_accuracy", "epochs"):
             table.add_column(column, justify="right")
         for r in ranked:
             values = (format_value(r.values[k], 4) for k in settings.space)
