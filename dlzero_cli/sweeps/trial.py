@@ -99,7 +99,7 @@ def run_trial(task: TrialTask) -> TrialOutput:
 
 
 def _loaded(task: TrialTask) -> LoadedConfig:
-    source = ConfigSource(f"{task.name}/config.yaml")
+    source = ConfigSource(task.name)  # validated before: errors here would be bugs
     return LoadedConfig(validate(dict(task.config), source), source)
 
 
