@@ -13,10 +13,12 @@ per trial.
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 import uuid
 from collections.abc import Iterator, Sequence
 
-from distributed import Client, LocalCluster, as_completed
+from distributed import Client, LocalCluster, WorkerPlugin, as_completed
 
 from dlzero_cli.errors import DlzeroError
 from dlzero_cli.sweeps.trial import TrialOutput, TrialTask, run_trial
@@ -24,6 +26,15 @@ from dlzero_cli.sweeps.trial import TrialOutput, TrialTask, run_trial
 CONNECT_TIMEOUT = 10.0  # seconds to reach a scheduler
 WORKERS_TIMEOUT = 60.0  # seconds for a first worker to join
 CLOSE_TIMEOUT = 10.0
+
+
+class IgnoreCtrlC(WorkerPlugin):
+    """A LocalCluster's workers share the terminal's process group, so Ctrl-C reaches
+    them too: they ignore it, and the sweep, which does not, stops them in order."""
+
+    def setup(self, worker) -> None:
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 class DaskExecutor:
@@ -47,6 +58,7 @@ class DaskExecutor:
         )
         try:
             client = Client(cluster, timeout=CONNECT_TIMEOUT)
+            client.register_plugin(IgnoreCtrlC())
         except BaseException:
             cluster.close(timeout=CLOSE_TIMEOUT)
             raise
