@@ -82,8 +82,9 @@ def sweep_command(
     dlzero sweep --resume runs/20261130T080000Z-lr-decay-search
     ```
     """
+    from dlzero_cli.cli.train_cmd import _stop_on_sigterm  # SIGTERM stops as Ctrl-C does
     from dlzero_cli.errors import UsageError
-    from dlzero_cli.sweeps.execution import plan_resume, start_sweep
+    from dlzero_cli.sweeps.execution import pending_trials, plan_resume, start_sweep
     from dlzero_cli.sweeps.spec import load_sweep, plan_sweep
 
     if scheduler is not None and (serial or workers is not None):
@@ -102,14 +103,38 @@ def sweep_command(
                 "--trials counts random draws"
             )
         plan = plan_sweep(loaded, trials)
-    local = scheduler is None
-    if local:  # this machine's workers share its data folder: fetch once, here
+    if scheduler is None:  # this machine's workers share its data folder: fetch once, here
         _download_missing(plan, data_dir)
-    if resume is None:
-        folder = start_sweep(plan, runs_dir_or_default(runs_dir), threads or 1, sweep)
     in_process = serial or workers == 0
-    count = workers or _cores()
-    _run(plan, folder, _executor(in_process, scheduler, count), data_dir, quiet)
+    make = _executor(in_process, scheduler, workers or _cores())
+    display = make_sweep_display(quiet)
+    with _stop_on_sigterm():
+        executor = None
+        try:
+            # Workers first, then the folder: a scheduler that cannot be reached (or a
+            # Ctrl-C while workers start) leaves no empty sweep folder behind.
+            pending = pending_trials(plan, folder) if resume is not None else len(plan.trials)
+            if pending:
+                if not in_process:
+                    display.executor_starting(pending)
+                executor = make()
+            if resume is None:
+                folder = start_sweep(plan, runs_dir_or_default(runs_dir), threads or 1, sweep)
+        except KeyboardInterrupt:
+            _close(executor, display)
+            stderr.print("interrupted before the first trial; nothing was written")
+            raise typer.Exit(130) from None
+        except BaseException:
+            _close(executor, display)
+            raise
+        report = _run(plan, folder, lambda: executor, data_dir, display)
+    _print_report(report)
+
+
+def _close(executor, display) -> None:
+    display.close()
+    if executor is not None:
+        executor.close()
 
 
 def _cores() -> int:
@@ -146,31 +171,30 @@ def _download_missing(plan: SweepPlan, data_dir: Path | None) -> None:
             events.close()
 
 
-def _run(plan, folder, executor, data_dir: Path | None, quiet: bool) -> None:
-    from dlzero_cli.cli.train_cmd import _stop_on_sigterm
-    from dlzero_cli.sweeps.execution import SweepInterrupted, TrialFailed, run_sweep
+def _run(plan, folder, executor, data_dir: Path | None, display) -> SweepReport:
+    """The sweep with its display; Ctrl-C/SIGTERM and failed trials as one line plus how
+    to continue."""
+    from dlzero_cli.errors import DlzeroError
+    from dlzero_cli.sweeps.execution import SweepInterrupted, run_sweep
 
-    display = make_sweep_display(quiet, folder.path)
     resume_hint = f"dlzero sweep --resume {folder.path}"
-    with _stop_on_sigterm():
-        try:
-            report = run_sweep(plan, folder, executor, data_dir, display)
-        except SweepInterrupted as exc:
-            display.close()
-            stderr.print(
-                f"interrupted: {exc.finished} of {exc.total} trials finished, kept in "
-                f"{folder.path}; continue with: {resume_hint}",
-                soft_wrap=True,
-            )
-            raise typer.Exit(130) from None
-        except TrialFailed as exc:
-            display.close()
-            report_error(str(exc))
-            stderr.print(f"finished trials are kept; continue with: {resume_hint}", soft_wrap=True)
-            raise typer.Exit(exc.exit_code) from None
-        finally:
-            display.close()
-    _print_report(report)
+    try:
+        return run_sweep(plan, folder, executor, data_dir, display)
+    except SweepInterrupted as exc:
+        display.close()
+        stderr.print(
+            f"interrupted: {exc.finished} of {exc.total} trials finished, kept in "
+            f"{folder.path}; continue with: {resume_hint}",
+            soft_wrap=True,
+        )
+        raise typer.Exit(130) from None
+    except DlzeroError as exc:
+        display.close()
+        report_error(str(exc))
+        stderr.print(f"finished trials are kept; continue with: {resume_hint}", soft_wrap=True)
+        raise typer.Exit(exc.exit_code) from None
+    finally:
+        display.close()
 
 
 def _print_report(report: SweepReport) -> None:
@@ -219,7 +243,7 @@ def _print_report(report: SweepReport) -> None:
 # --------------------------------------------------------------------------- progress
 
 
-def make_sweep_display(quiet: bool, folder: Path):
+def make_sweep_display(quiet: bool):
     """--quiet: nothing until the end; a bar plus the best so far on a terminal; plain
     lines otherwise (CI logs, pipes)."""
     from dlzero_cli.sweeps.execution import SweepEvents
@@ -231,14 +255,20 @@ def make_sweep_display(quiet: bool, folder: Path):
         return f"best: trial {best.index} {metric} {best.metrics[metric]:.4f}"
 
     class Quiet(SweepEvents):
+        def executor_starting(self, pending: int) -> None:
+            pass
+
         def close(self) -> None:
             pass
 
     class Lines(SweepEvents):
-        def sweep_started(self, settings, execution, total, finished, best) -> None:
+        def executor_starting(self, pending: int) -> None:
+            print(f"preparing Dask workers for {pending} trials", flush=True)
+
+        def sweep_started(self, folder, settings, execution, total, finished, best) -> None:
             self.metric = settings.metric
             print(f"sweep {settings.name}: {total} trials ({settings.kind}), {finished} "
-                  f"finished before; on {execution}; folder {folder}", flush=True)  # fmt: skip
+                  f"finished before; on {execution}; folder {folder.path}", flush=True)  # fmt: skip
 
         def trial_done(self, result, finished, total, best) -> None:
             value = result.metrics[self.metric]
@@ -274,12 +304,12 @@ def make_sweep_display(quiet: bool, folder: Path):
             self.task = None
 
         def executor_starting(self, pending: int) -> None:
-            stdout.print(f"starting workers for {pending} trials ...")
+            stdout.print(f"preparing Dask workers for {pending} trials ...")
 
-        def sweep_started(self, settings, execution, total, finished, best) -> None:
+        def sweep_started(self, folder, settings, execution, total, finished, best) -> None:
             self.metric = settings.metric
             stdout.print(f"sweep {settings.name}: {total} trials ({settings.kind}) on "
-                         f"{execution}; folder {folder}", soft_wrap=True)  # fmt: skip
+                         f"{execution}; folder {folder.path}", soft_wrap=True)  # fmt: skip
             self.bar.start()
             self.task = self.bar.add_task(
                 "trials", total=total, completed=finished, best=best_text(best, self.metric)

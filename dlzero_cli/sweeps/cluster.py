@@ -18,7 +18,8 @@ import threading
 import uuid
 from collections.abc import Iterator, Sequence
 
-from distributed import Client, LocalCluster, WorkerPlugin, as_completed
+from distributed import Client, KilledWorker, LocalCluster, WorkerPlugin, as_completed
+from distributed.comm import CommClosedError
 
 from dlzero_cli.errors import DlzeroError
 from dlzero_cli.sweeps.trial import TrialOutput, TrialTask, run_trial
@@ -43,6 +44,7 @@ class DaskExecutor:
     def __init__(self, client: Client, description: str, cluster: LocalCluster | None = None):
         self.client, self.description, self.cluster = client, description, cluster
         self.futures: list = []
+        self.closed = False
 
     @classmethod
     def local(cls, workers: int) -> DaskExecutor:
@@ -96,12 +98,25 @@ class DaskExecutor:
             for task in tasks
         ]
         for future in as_completed(self.futures):
-            output = future.result()
+            try:
+                output = future.result()
+            except KilledWorker as exc:
+                index = int(str(future.key).rsplit("-", 1)[1])
+                raise DlzeroError(
+                    f"trial {index}: {exc.allowed_failures + 1} workers died running it (last "
+                    f"{getattr(exc.last_worker, 'address', exc.last_worker)}); a trial that "
+                    "runs out of memory does this: give workers more, or run fewer per machine"
+                ) from None
+            except (CommClosedError, OSError) as exc:
+                raise DlzeroError(f"lost the Dask scheduler: {exc}") from None
             future.release()  # the files leave the worker's memory
             yield output
 
     def close(self) -> None:
-        """Cancel what is still queued, then disconnect (and stop a LocalCluster)."""
+        """Cancel what is still queued, then disconnect (and stop a LocalCluster); once."""
+        if self.closed:
+            return
+        self.closed = True
         try:
             if self.futures:
                 self.client.cancel(self.futures)

@@ -58,10 +58,8 @@ class SerialExecutor:
 class SweepEvents:
     """What a sweep tells its caller as it goes; the default does nothing."""
 
-    def executor_starting(self, pending: int) -> None: ...
-
-    def sweep_started(self, settings: SweepSettings, execution: str, total: int,
-                      finished: int, best: TrialResult | None) -> None: ...  # fmt: skip
+    def sweep_started(self, folder: SweepFolder, settings: SweepSettings, execution: str,
+                      total: int, finished: int, best: TrialResult | None) -> None: ...  # fmt: skip
 
     def trial_done(self, result: TrialResult, finished: int, total: int,
                    best: TrialResult | None) -> None: ...  # fmt: skip
@@ -165,8 +163,9 @@ def run_sweep(
     """Run every trial of `plan` not yet finished in `folder` on `executor()` (made only
     when a trial is left to run), keeping the folder's files current.
 
-    Raises SweepInterrupted on Ctrl-C, TrialFailed when a trial cannot run; both after
-    writing sweep.csv, sweep.json and sweep.png for the trials finished so far.
+    Raises SweepInterrupted on Ctrl-C, TrialFailed when a trial cannot run (and any
+    other error as it comes), after writing sweep.csv, sweep.json and sweep.png for the
+    trials finished so far. The executor is closed in every case.
     """
     events = events or SweepEvents()
     settings = folder.read_settings()
@@ -202,11 +201,10 @@ def run_sweep(
     running: Executor | None = None
     try:
         if tasks:
-            events.executor_starting(len(tasks))
             running = executor()
             execution = running.description
         write("running")
-        events.sweep_started(settings, execution, total, len(results), best())
+        events.sweep_started(folder, settings, execution, total, len(results), best())
         if running is not None:
             for output in running.run(tasks):
                 if output.status == "failed":
@@ -226,10 +224,11 @@ def run_sweep(
         running = None
         write("interrupted", final=True)
         raise SweepInterrupted(folder, len(results), total) from None
-    except TrialFailed as exc:
+    except BaseException as exc:  # TrialFailed, a cluster that failed, a bug
         _close(running)
         running = None
-        write("failed", error=str(exc), final=True)
+        error = str(exc) if isinstance(exc, DlzeroError) else f"{type(exc).__name__}: {exc}"
+        write("failed", error=error, final=True)
         raise
     finally:
         _close(running)
@@ -237,6 +236,11 @@ def run_sweep(
     ordered = tuple(sorted(results.values(), key=lambda r: r.index))
     wall = round(time.perf_counter() - started, 3)
     return SweepReport(folder, settings, ordered, best(), ran, execution, wall)
+
+
+def pending_trials(plan: SweepPlan, folder: SweepFolder) -> int:
+    """How many of the plan's trials `folder` has not finished."""
+    return len(plan.trials) - len(folder.finished_trials(len(plan.trials)))
 
 
 def _close(executor: Executor | None) -> None:
