@@ -21,7 +21,7 @@ import csv
 import io
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -131,7 +131,6 @@ class SweepState:
     finished_at: str | None = None
     wall_seconds: float | None = None
     error: str | None = None
-    counts: dict[str, int] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- the folder
