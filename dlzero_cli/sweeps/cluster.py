@@ -18,6 +18,7 @@ import threading
 import uuid
 from collections.abc import Iterator, Sequence
 
+import dask
 from distributed import Client, KilledWorker, LocalCluster, WorkerPlugin, as_completed
 from distributed.comm import CommClosedError
 
@@ -49,15 +50,19 @@ class DaskExecutor:
     @classmethod
     def local(cls, workers: int) -> DaskExecutor:
         """A LocalCluster of `workers` processes with one thread each, on 127.0.0.1, no
-        dashboard; dask's routine log chatter silenced."""
-        cluster = LocalCluster(
-            n_workers=workers,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=None,
-            silence_logs=logging.ERROR,
-        )
+        dashboard; dask's routine log chatter silenced.
+
+        Its workers do not run Dask's statistical profiler, which samples the training
+        thread's stack every 10 ms: measured, trials trained 9% slower with it."""
+        with dask.config.set({"distributed.worker.profile.enabled": False}):
+            cluster = LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address=None,
+                silence_logs=logging.ERROR,
+            )
         try:
             client = Client(cluster, timeout=CONNECT_TIMEOUT)
             client.register_plugin(IgnoreCtrlC())
