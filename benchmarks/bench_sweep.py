@@ -12,7 +12,10 @@ learning rate drawn log-uniformly; the same trials run both ways (identical resu
   part that is not Dask's;
 - the cluster's start-up and shutdown, separately.
 
-    python benchmarks/bench_sweep.py [--trials 16] [--epochs 150] [--workers 2]
+    python benchmarks/bench_sweep.py [--trials 16] [--epochs 150] [--workers 2] [--rounds 2]
+
+Rounds alternate serial and Dask, and the best wall time of each is compared: on a
+shared machine a single round varies by tens of percent.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import argparse
 import os
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from dlzero_cli.sweeps.cluster import DaskExecutor
@@ -43,6 +47,7 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=16)
     parser.add_argument("--epochs", type=int, default=150)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds; best kept")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="dlzero-bench-sweep-") as tmp:
@@ -52,39 +57,66 @@ def main() -> None:
         text = SWEEP.format(trials=args.trials) + f"  train.epochs: [{args.epochs}]\n"
         path.write_text(text, encoding="utf-8")
         plan = plan_sweep(load_sweep(str(path)))
-        print(f"{len(plan.trials)} trials of digits 64-50-100-10, {args.epochs} epochs each; "
-              f"load average {os.getloadavg()[0]:.2f} at the start")  # fmt: skip
+        n = len(plan.trials)
+        load = os.getloadavg()[0]
+        print(f"{n} trials of digits 64-50-100-10, {args.epochs} epochs each, {args.rounds} "
+              f"alternating rounds; load average {load:.2f} at the start")  # fmt: skip
+        serial, dask = [], []
+        for round_ in range(args.rounds):
+            serial.append(_serial(plan, folder / f"serial-{round_}", path))
+            dask.append(_dask(plan, folder / f"dask-{round_}", path, args.workers))
+        print(f"load average {os.getloadavg()[0]:.2f} at the end")
 
-        serial_folder = start_sweep(plan, folder / "serial", 1, str(path))
-        started = time.perf_counter()
-        serial = run_sweep(plan, serial_folder, SerialExecutor)
-        serial_wall = time.perf_counter() - started
-
-        started = time.perf_counter()
-        executor = DaskExecutor.local(args.workers)
-        startup = time.perf_counter() - started
-        dask_folder = start_sweep(plan, folder / "dask", 1, str(path))
-        started = time.perf_counter()
-        dask = run_sweep(plan, dask_folder, lambda: _Kept(executor))
-        dask_wall = time.perf_counter() - started
-        started = time.perf_counter()
-        executor.close()
-        shutdown = time.perf_counter() - started
-
-    same = [r.metrics for r in serial.results] == [r.metrics for r in dask.results]
-    serial_train = sum(r.train_seconds for r in serial.results)
-    dask_train = sum(r.train_seconds for r in dask.results)
-    n = len(plan.trials)
+    same = all(s.metrics == d.metrics for s, d in zip(serial, dask, strict=True))
     print(f"results identical: {same}")
-    print(f"serial:          {serial_wall:6.1f} s wall, trials train {serial_train:6.1f} s "
-          f"(mean {serial_train / n:.2f} s)")  # fmt: skip
-    print(f"dask, {args.workers} workers: {dask_wall:6.1f} s wall, trials train "
-          f"{dask_train:6.1f} s (mean {dask_train / n:.2f} s)")  # fmt: skip
-    print(f"cluster start-up {startup:.1f} s, shutdown {shutdown:.1f} s")
-    print(f"speed-up: {serial_wall / dask_wall:.2f}x without start-up, "
-          f"{serial_wall / (dask_wall + startup):.2f}x with it")  # fmt: skip
-    print(f"per-trial time besides training: serial {(serial_wall - serial_train) / n:.3f} s, "
-          f"dask {(args.workers * dask_wall - dask_train) / n:.3f} s")  # fmt: skip
+    for label, rounds in (("serial", serial), (f"dask, {args.workers} workers", dask)):
+        walls = ", ".join(f"{r.wall:.1f}" for r in rounds)
+        print(f"{label:<16} wall {walls} s; trials train {rounds[0].train / n:.2f}, "
+              f"{rounds[-1].train / n:.2f} s on average")  # fmt: skip
+    best_serial = min(serial, key=lambda r: r.wall)
+    best_dask = min(dask, key=lambda r: r.wall)
+    startup = min(r.startup for r in dask)
+    print(f"cluster start-up {startup:.1f} s, shutdown {min(r.shutdown for r in dask):.1f} s")
+    print(f"speed-up (best against best): {best_serial.wall / best_dask.wall:.2f}x without "
+          f"start-up, {best_serial.wall / (best_dask.wall + startup):.2f}x with it")  # fmt: skip
+    print(f"per-trial time besides training: serial "
+          f"{(best_serial.wall - best_serial.train) / n:.3f} s, dask "
+          f"{(args.workers * best_dask.wall - best_dask.train) / n:.3f} s")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Round:
+    wall: float
+    train: float  # the trials' training seconds, summed
+    metrics: list
+    startup: float = 0.0
+    shutdown: float = 0.0
+
+
+def _serial(plan, folder: Path, path: Path) -> Round:
+    sweep = start_sweep(plan, folder, 1, str(path))
+    started = time.perf_counter()
+    report = run_sweep(plan, sweep, SerialExecutor)
+    return _round(report, time.perf_counter() - started)
+
+
+def _dask(plan, folder: Path, path: Path, workers: int) -> Round:
+    started = time.perf_counter()
+    executor = DaskExecutor.local(workers)
+    startup = time.perf_counter() - started
+    sweep = start_sweep(plan, folder, 1, str(path))
+    started = time.perf_counter()
+    report = run_sweep(plan, sweep, lambda: _Kept(executor))
+    wall = time.perf_counter() - started
+    started = time.perf_counter()
+    executor.close()
+    shutdown = time.perf_counter() - started
+    return _round(report, wall, startup, shutdown)
+
+
+def _round(report, wall: float, startup: float = 0.0, shutdown: float = 0.0) -> Round:
+    train = sum(r.train_seconds for r in report.results)
+    return Round(wall, train, [r.metrics for r in report.results], startup, shutdown)
 
 
 class _Kept:
