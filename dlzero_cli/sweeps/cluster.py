@@ -56,7 +56,7 @@ class DaskExecutor:
     @classmethod
     def local(cls, workers: int) -> DaskExecutor:
         """A LocalCluster of `workers` processes with one thread each, on 127.0.0.1, no
-        dashboard; dask's routine log chatter silenced.
+        dashboard; its log silenced (task errors come back through their futures).
 
         Its processes wake up less: no statistical profiler (it samples the training
         thread's stack every 10 ms), event-loop and system checks every second or more
@@ -70,7 +70,7 @@ class DaskExecutor:
                 processes=True,
                 host="127.0.0.1",
                 dashboard_address=None,
-                silence_logs=logging.ERROR,
+                silence_logs=logging.CRITICAL,
             )
         try:
             client = Client(cluster, timeout=CONNECT_TIMEOUT)
