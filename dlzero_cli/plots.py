@@ -168,3 +168,63 @@ def plot_activations(activations: Sequence[tuple[str, np.ndarray]], path: Path, 
                         transform=axes[0, 0].transAxes)  # fmt: skip
     fig.suptitle(title, y=1.02)
     _save(fig, path)
+
+
+def plot_sweep(
+    curves: Sequence[tuple[str, Sequence[dict[str, Any]]]],
+    scatter: dict[str, tuple[Sequence[tuple[Any, float]], bool, bool]],
+    metric: str,
+    best: dict[str, tuple[Any, float]] | None,
+    path: Path,
+    title: str,
+) -> None:
+    """A hyperparameter search as the book draws it (chapter 6): the best trials'
+    curves per epoch (validation solid, training dashed), then one panel per searched
+    key with each trial's value against the metric (`scatter[key]` = (points, numeric,
+    log axis)); the best trial is a red star."""
+    plt = _pyplot()
+    panels = 1 + len(scatter)
+    cols = min(3, panels)
+    rows = -(-panels // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.6 * rows), squeeze=False)
+    for ax in axes.flat[panels:]:
+        ax.axis("off")
+    kind = "loss" if metric.endswith("loss") else "acc"
+    ax = axes.flat[0]
+    for number, (label, records) in enumerate(curves):
+        color = f"C{number}"
+        epochs = [r["epoch"] for r in records]
+        ax.plot(epochs, [np.nan if r[f"val_{kind}"] is None else r[f"val_{kind}"]
+                         for r in records], color=color, label=label)  # fmt: skip
+        ax.plot(epochs, [r[f"train_{kind}"] for r in records], color=color, linestyle="--",
+                alpha=0.6)  # fmt: skip
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(f"{'loss' if kind == 'loss' else 'accuracy'} (validation solid, train dashed)")
+    ax.set_title(f"best {len(curves)} trials")
+    ax.grid(alpha=0.3)
+    if curves:
+        ax.legend(fontsize=7)
+    else:
+        ax.text(0.5, 0.5, "no completed trial", ha="center", transform=ax.transAxes)
+    for ax, (key, (points, numeric, log)) in zip(axes.flat[1:], scatter.items(), strict=False):
+        xs = [x for x, _ in points]
+        ys = [y for _, y in points]
+        positions: dict[str, int] = {}
+        if not numeric:  # categories (activations, layer lists): one column each
+            positions = {text: i for i, text in enumerate(dict.fromkeys(map(str, xs)))}
+            xs = [positions[str(x)] for x in xs]
+            ax.set_xticks(list(positions.values()), list(positions), rotation=20)
+        ax.scatter(xs, ys, s=18, alpha=0.7)
+        if best is not None and key in best:
+            bx, by = best[key]
+            ax.scatter([positions.get(str(bx), bx) if positions else bx], [by], s=140,
+                       marker="*", color="red", label="best", zorder=3)  # fmt: skip
+            ax.legend(fontsize=7)
+        if log:
+            ax.set_xscale("log")
+        ax.set_xlabel(key)
+        ax.set_ylabel(metric)
+        ax.grid(alpha=0.3)
+    fig.suptitle(title)
+    fig.tight_layout()
+    _save(fig, path)

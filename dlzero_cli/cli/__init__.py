@@ -55,6 +55,7 @@ from dlzero_cli.cli import (  # noqa: E402, F401
     predict_cmd,
     runs_cmd,
     summary_cmd,
+    sweep_cmd,
     train_cmd,
 )
 

@@ -36,7 +36,7 @@ app.add_typer(runs_app, name="runs")
 # out here so that `--help` imports nothing heavy.
 STATUS_HELP = (
     "Only runs with this status: completed, interrupted, diverged, failed, imported, "
-    "running or unreadable."
+    "running, unreadable or sweep (a sweep's folder; its runs are in its trials/)."
 )
 SORT_HELP = (
     "Order by: name, started, status, dataset, layers, epochs, best_val_acc, test_acc or "
@@ -165,8 +165,12 @@ def listing_renderable(rows: list[RunRow], terminal: bool) -> Table | str:
     if any(row.problem for row in rows):
         headers.append("problem")
         for row, line in zip(rows, cells, strict=True):
-            # The reason without the folder's own path, which the row already names.
-            line.append((row.problem or "").replace(f"{row.path}/", ""))
+            # An unreadable folder's reason without the folder's own path, which the row
+            # already names; a sweep's line is a command to copy, so it stays whole.
+            problem = row.problem or ""
+            if row.status == "unreadable":
+                problem = problem.replace(f"{row.path}/", "")
+            line.append(problem)
     if terminal and len(rows) <= RICH_ROWS:
         return table(headers, cells, LIST_RIGHT)
     return plain_table(headers, cells, LIST_RIGHT)

@@ -14,7 +14,7 @@ import yaml
 
 from dlzero_cli.config.rules import validate
 from dlzero_cli.config.schema import Config
-from dlzero_cli.config.source import ConfigSource, apply_overrides, parse_yaml
+from dlzero_cli.config.source import ConfigSource, Override, apply_overrides, parse_yaml
 from dlzero_cli.engine.registry import did_you_mean
 from dlzero_cli.errors import ConfigError
 
@@ -41,6 +41,12 @@ def shipped_config_dir() -> Path:
 
 def shipped_configs() -> dict[str, Path]:
     folder = shipped_config_dir()
+    return {p.stem: p for p in sorted(folder.glob("*.yaml"))} if folder.is_dir() else {}
+
+
+def shipped_sweeps() -> dict[str, Path]:
+    """The shipped sweep files, in the shipped configs' sweeps/ subfolder."""
+    folder = shipped_config_dir() / "sweeps"
     return {p.stem: p for p in sorted(folder.glob("*.yaml"))} if folder.is_dir() else {}
 
 
@@ -76,8 +82,13 @@ def read_text(path: Path) -> str:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
 
 
-def load_config(name_or_path: str | None = None, overrides: Iterable[str] = ()) -> LoadedConfig:
-    """Read, override and validate a config; raise ConfigError with one line per problem."""
+def load_config(
+    name_or_path: str | None = None, overrides: Iterable[str | Override] = ()
+) -> LoadedConfig:
+    """Read, override and validate a config; raise ConfigError with one line per problem.
+
+    Overrides are `--set` strings ('key.path=value') or located `Override`s.
+    """
     path = resolve_config_path(name_or_path)
     data, lines = parse_yaml(read_text(path), str(path))
     source = ConfigSource(str(path), lines)

@@ -1,5 +1,7 @@
 """Where a config's values come from: YAML text with the line of every key, and
 `--set key.path=value` overrides, so that every error can say `file:line` or `--set ...`.
+An override may also come from elsewhere with its own location (`Override`): a sweep's
+`space` key, whose errors then point at its line in the sweep file.
 
 Only PyYAML's safe loader is used; YAML `1e-3` reads as a number (YAML 1.1 alone would
 read a string).
@@ -28,13 +30,20 @@ class ConfigSource:
 
     path: str
     lines: dict[KeyPath, int] = field(default_factory=dict)
+    # key path -> where its override was given: "--set key=value" or "sweep.yaml:8"
     overrides: dict[KeyPath, str] = field(default_factory=dict)
 
     def where(self, key: KeyPath) -> str:
+        if key not in self.lines:
+            # A key only an override created (a misspelt section such as
+            # train.optimzer.lr): the override is where it comes from.
+            for path, where in self.overrides.items():
+                if path[: len(key)] == key:
+                    return where
         for end in range(len(key), 0, -1):
             prefix = key[:end]
             if prefix in self.overrides:
-                return f"--set {self.overrides[prefix]}"
+                return self.overrides[prefix]
             if prefix in self.lines:
                 return f"{self.path}:{self.lines[prefix]}"
         return f"{self.path}:1"
@@ -110,21 +119,41 @@ def parse_value(text: str) -> Any:
 # --------------------------------------------------------------------------- overrides
 
 
-def apply_overrides(data: dict[str, Any], overrides: Iterable[str], source: ConfigSource) -> None:
-    """Apply each 'key.path=value' to `data` in place, remembering it in `source`."""
+@dataclass(frozen=True)
+class Override:
+    """One value set over a config's: its key path, its value, and where it was given
+    (`--set key=value`, or `file:line` for one read from another file)."""
+
+    key: tuple[str, ...]
+    value: Any
+    where: str
+
+
+def parse_override(item: str) -> Override:
+    """'key.path=value' (a --set argument) as an Override; the value is read as YAML."""
+    key_text, sep, value_text = item.partition("=")
+    key = tuple(part.strip() for part in key_text.split("."))
+    if not sep or not all(key):
+        raise ConfigError(
+            f"--set {item}: expected key.path=value, for example --set train.epochs=5"
+        )
+    try:
+        value = parse_value(value_text)
+    except ConfigError as exc:
+        raise ConfigError(f"--set {item}: {str(exc).split(': ', 1)[1]}") from None
+    if value is None:
+        raise ConfigError(f"--set {item}: the value is empty; write key.path=value")
+    return Override(key, value, f"--set {item}")
+
+
+def apply_overrides(
+    data: dict[str, Any], overrides: Iterable[str | Override], source: ConfigSource
+) -> None:
+    """Apply each 'key.path=value' or Override to `data` in place, remembering where it
+    came from in `source`."""
     for item in overrides:
-        key_text, sep, value_text = item.partition("=")
-        key = tuple(part.strip() for part in key_text.split("."))
-        if not sep or not all(key):
-            raise ConfigError(
-                f"--set {item}: expected key.path=value, for example --set train.epochs=5"
-            )
-        try:
-            value = parse_value(value_text)
-        except ConfigError as exc:
-            raise ConfigError(f"--set {item}: {str(exc).split(': ', 1)[1]}") from None
-        if value is None:
-            raise ConfigError(f"--set {item}: the value is empty; write key.path=value")
+        override = parse_override(item) if isinstance(item, str) else item
+        key = override.key
         target = data
         for depth, part in enumerate(key[:-1]):
             if target.get(part) is None:  # absent, or `early_stopping: null` in the file
@@ -132,7 +161,7 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str], source: Conf
             child = target[part]
             if not isinstance(child, dict):
                 dotted = ".".join(key[: depth + 1])
-                raise ConfigError(f"--set {item}: {dotted} is a value, not a section")
+                raise ConfigError(f"{override.where}: {dotted} is a value, not a section")
             target = child
-        target[key[-1]] = value
-        source.overrides[key] = item
+        target[key[-1]] = override.value
+        source.overrides[key] = override.where

@@ -45,6 +45,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
+import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -86,6 +88,8 @@ COMPARE_PREFIX = "compare-"
 # The files manifest.json hashes, when present: everything a result is made of.
 HASHED_FILES = (CONFIG_FILE, METRICS_FILE, WEIGHTS_FILE, LAST_FILE, CHECKPOINT_FILE)
 RUNS_DIR_ENV = "DLZERO_RUNS_DIR"
+# A sweep's folder (dlzero_cli.sweeps) keeps its trials' run folders in this subfolder.
+TRIALS_FOLDER = "trials"
 
 
 def default_runs_dir() -> Path:
@@ -106,10 +110,13 @@ class RunListing:
     folder: RunFolder
     summary: Summary | None
     problem: str | None = None  # set exactly when summary is None
+    is_sweep: bool = False  # a sweep's folder: its runs are in trials/
 
     @property
     def status(self) -> str:
-        return self.summary.status if self.summary is not None else "unreadable"
+        if self.summary is not None:
+            return self.summary.status
+        return "sweep" if self.is_sweep else "unreadable"
 
 
 @dataclass(frozen=True)
@@ -178,6 +185,12 @@ class RunFolder:
         listings = []
         for path in _subfolders(runs_dir or default_runs_dir()):
             folder = cls(path)
+            trials = path / TRIALS_FOLDER
+            if not folder.summary_path.exists() and trials.is_dir():
+                count = len(_subfolders(trials))
+                where = f"{count} trials; list them with --runs-dir {trials}"
+                listings.append(RunListing(folder, None, where, is_sweep=True))
+                continue
             try:
                 listings.append(RunListing(folder, folder.read_summary()))
             except DlzeroError as exc:
@@ -472,6 +485,60 @@ class RunFolder:
         except (OSError, ValueError) as exc:
             raise RunError(f"{path}: unreadable ({exc})") from None
         return eval_report_from_json(data, path)
+
+    # ------------------------------------------------------------ a run as bytes
+    # A sweep trial trains on a worker without a shared disk: the worker sends the
+    # run's files back by name, and the sweep writes them into its folder.
+
+    def files(self) -> dict[str, bytes]:
+        """Every file of the run, by name (hidden temporary files left out)."""
+        return {
+            p.name: p.read_bytes()
+            for p in sorted(self.path.iterdir())
+            if p.is_file() and not p.name.startswith(".")
+        }
+
+    @classmethod
+    def materialize(cls, path: Path, files: dict[str, bytes]) -> RunFolder | None:
+        """The run folder `path` holding `files`, written atomically: into a hidden
+        folder beside it, each file synced, then renamed into place. None, and nothing
+        written, when `path` exists already (a run lands once)."""
+        for name in files:
+            if Path(name).name != name or name.startswith(".") or not name:
+                raise RunError(f"{path}: refusing a run file named {name!r}")
+        if path.exists():
+            return None
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+        except OSError as exc:
+            raise RunError(f"{path.parent}: cannot write a run folder: {exc.strerror}") from None
+        try:
+            for name, data in files.items():
+                with open(staging / name, "wb") as f:
+                    f.write(data)
+                    f.flush()
+                    os.fsync(f.fileno())
+            os.chmod(staging, 0o777 & ~_umask())
+            os.rename(staging, path)
+        except FileExistsError:
+            shutil.rmtree(staging, ignore_errors=True)
+            return None
+        except OSError as exc:
+            shutil.rmtree(staging, ignore_errors=True)
+            if path.is_dir():  # another writer got there first (ENOTEMPTY)
+                return None
+            raise RunError(f"{path}: cannot write the run folder: {exc.strerror}") from None
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        return cls(path)
+
+
+def _umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
 
 
 def comparison_path(folder: Path, names: list[str]) -> Path:

@@ -21,7 +21,7 @@ from dlzero_cli.runs.folder import RunFolder, RunListing
 from dlzero_cli.training import EpochRecord
 
 STATUSES = (
-    "completed", "interrupted", "diverged", "failed", "imported", "running", "unreadable",
+    "completed", "interrupted", "diverged", "failed", "imported", "running", "unreadable", "sweep",
 )  # fmt: skip
 
 
@@ -57,7 +57,7 @@ def row_of(listing: RunListing) -> RunRow:
     folder, summary = listing.folder, listing.summary
     if summary is None:
         return RunRow(
-            folder.name, folder.path, None, None, "unreadable", None, None, None, None, None,
+            folder.name, folder.path, None, None, listing.status, None, None, None, None, None,
             None, listing.problem,
         )  # fmt: skip
     outcome = summary.outcome

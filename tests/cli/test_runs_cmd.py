@@ -87,7 +87,7 @@ def test_filters_and_sort(cli, three_runs):
          "started, status, dataset, layers, epochs, best_val_acc, test_acc, wall; did you "
          "mean 'test_acc'?"),
         (("--status", "complete"), "error: --status: unknown status 'complete'; choose one of "
-         "completed, interrupted, diverged, failed, imported, running, unreadable; did you "
+         "completed, interrupted, diverged, failed, imported, running, unreadable, sweep; did you "
          "mean 'completed'?"),
     ],
 )  # fmt: skip

@@ -112,6 +112,19 @@ def test_all_lists_unreadable_folders_with_the_reason(tmp_path, trained):
         assert reason in entry.problem and str(runs / name) in entry.problem
 
 
+def test_a_sweep_folder_is_listed_as_a_sweep_pointing_at_its_trials(tmp_path, trained):
+    import shutil
+
+    sweep = trained.parent / "20261130T000000Z-lr-search"
+    shutil.copytree(trained, sweep / "trials" / "trial-0000")
+    (sweep / "sweep.json").write_text("{}")
+    [entry] = [e for e in RunFolder.all(trained.parent) if e.folder.path == sweep]
+    assert entry.status == "sweep" and entry.summary is None
+    assert f"1 trials; list them with --runs-dir {sweep / 'trials'}" == entry.problem
+    [trial] = RunFolder.all(sweep / "trials")
+    assert trial.status == "completed"
+
+
 def test_all_of_a_missing_runs_folder_is_empty(tmp_path):
     assert RunFolder.all(tmp_path / "nowhere") == []
 
