@@ -58,7 +58,8 @@ def test_help_does_not_import_numpy():
         "from dlzero_cli.cli import app\n"
         "from typer.testing import CliRunner\n"
         "CliRunner().invoke(app, ['--help'])\n"
-        "heavy = ('numpy', 'pydantic', 'yaml', 'PIL', 'matplotlib')\n"
+        "heavy = ('numpy', 'pydantic', 'yaml', 'PIL', 'matplotlib', 'dask', 'distributed',\n"
+        "         'threadpoolctl')\n"
         "print(sorted(m for m in heavy if m in sys.modules))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
