@@ -12,7 +12,8 @@ from dlzero_cli.engine.layers import Affine, Sigmoid
 from dlzero_cli.engine.losses import make_criterion
 from dlzero_cli.engine.network import Sequential
 from dlzero_cli.engine.optim import OPTIMIZERS
-from dlzero_cli.runs.lifecycle import load_splits, train_from_config
+from dlzero_cli.runs.lifecycle import train_from_config
+from dlzero_cli.runs.splits import load_splits
 from dlzero_cli.training import numerical_gradients
 
 
@@ -109,7 +110,7 @@ def test_numerical_gradients_refuse_what_they_cannot_do_at_load(override, messag
 
 
 def test_plan_counts_two_forward_passes_per_parameter_entry():
-    from dlzero_cli.runs.lifecycle import plan_numerical
+    from dlzero_cli.runs.planning import plan_numerical
 
     loaded = load_config("ch4-numerical-gradient")
     plan = plan_numerical(loaded, load_splits(loaded, wanted=("train",)))

@@ -44,7 +44,7 @@ def check_command(
     """
     from dlzero_cli.cli.tables import network_table, plain_table
     from dlzero_cli.config import load_config
-    from dlzero_cli.runs.lifecycle import dry_run
+    from dlzero_cli.runs.planning import dry_run
 
     loaded = load_config(config, set_)
     result = dry_run(loaded, data_dir, threads)

@@ -123,7 +123,8 @@ def train_command(
 
 def _announce_numerical(loaded, data_dir: Path | None, quiet: bool, threads: int | None) -> None:
     """What a numerical step costs, before training (refused here when too slow)."""
-    from dlzero_cli.runs.lifecycle import load_splits, plan_numerical, refuse_slow_numerical
+    from dlzero_cli.runs.planning import plan_numerical, refuse_slow_numerical
+    from dlzero_cli.runs.splits import load_splits
     from dlzero_cli.runs.threads import blas_threads
 
     with blas_threads(threads):

@@ -10,7 +10,6 @@ that was never stopped.
 from __future__ import annotations
 
 import hashlib
-import math
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -19,36 +18,30 @@ from typing import Any
 import numpy as np
 
 from dlzero_cli.config import LoadedConfig, ModelConfig, load_config
-from dlzero_cli.data.catalog import DATASETS, Dataset
+from dlzero_cli.data.catalog import DATASETS
 from dlzero_cli.data.datasets import Arrays
-from dlzero_cli.data.splits import dataset_splits
 from dlzero_cli.diagnostics import DiagnosticRow, Probe, diagnostic_indices, hidden_activations
 from dlzero_cli.engine.optim import Optimizer
-from dlzero_cli.errors import ConfigError, RunError, TrainingDiverged
+from dlzero_cli.errors import RunError, TrainingDiverged
 from dlzero_cli.evaluation import Evaluation, evaluate
 from dlzero_cli.model import (
     Model,
-    NetworkSummary,
     WeightSnapshot,
-    batch_activation_bytes,
-    summarize,
 )
 from dlzero_cli.pretrained import load_book_params, read_param_pickle
 from dlzero_cli.runs.documents import Environment, Outcome, Score, Summary
 from dlzero_cli.runs.folder import RunFolder, utc_now
 from dlzero_cli.runs.formats import Checkpoint
 from dlzero_cli.runs.manifest import make_manifest, split_digests
+from dlzero_cli.runs.planning import numerical_slowdown, plan_numerical, refuse_slow_numerical
+from dlzero_cli.runs.splits import load_splits
 from dlzero_cli.runs.threads import blas_threads, current_environment, versions
 from dlzero_cli.training import (
     EpochRecord,
     FitCallbacks,
-    NumericalPlan,
     TrainState,
     fit,
     make_optimizer,
-    numerical_plan,
-    step_seconds,
-    steps_per_epoch,
 )
 
 RESUMABLE = ("running", "interrupted", "failed")
@@ -76,23 +69,6 @@ class RunInterrupted(KeyboardInterrupt):
     def __init__(self, folder: RunFolder) -> None:
         super().__init__(str(folder.path))
         self.folder = folder
-
-
-def load_splits(
-    loaded: LoadedConfig,
-    data_dir: Path | None = None,
-    wanted: tuple[str, ...] = ("train", "val", "test"),
-    dataset: Dataset | None = None,
-) -> dict[str, Arrays]:
-    """The config's splits of its dataset (or of `dataset`, split the same way)."""
-    data = loaded.config.data
-    dataset = dataset or DATASETS.get(data.dataset)
-    try:
-        return dataset_splits(
-            dataset, data.validation, data.split_seed, data_dir, data.limit, wanted
-        )
-    except ValueError as exc:
-        raise loaded.source.error(("data", "validation"), str(exc)) from None
 
 
 def layers_text(model: ModelConfig) -> str:
@@ -173,222 +149,6 @@ def restore_checkpoint(
     except (KeyError, ValueError, TypeError) as exc:
         raise folder.inconsistent_checkpoint(exc) from None
     return checkpoint.state
-
-
-# --------------------------------------------------------------------------- numerical
-
-
-def _throwaway_model(loaded: LoadedConfig, train: Arrays) -> Model:
-    """The config's model, initialised by a generator of its own: measuring it changes
-    nothing of the run (whose generator draws the same weights)."""
-    config = loaded.config
-    dataset = DATASETS.get(config.data.dataset)
-    model = Model.from_config(config, dataset, np.random.default_rng(config.seed))
-    model.normalizer.fit(train.x)
-    return model
-
-
-def plan_numerical(loaded: LoadedConfig, splits: dict[str, Arrays]) -> NumericalPlan:
-    """What numerical-gradient training of `loaded` will cost per step and epoch."""
-    return numerical_plan(_throwaway_model(loaded, splits["train"]), splits["train"],
-                          loaded.config.train)  # fmt: skip
-
-
-def refuse_slow_numerical(plan: NumericalPlan) -> None:
-    """ConfigError (one line) when an epoch would take longer than the limit."""
-    if not plan.too_slow:
-        return
-    limit = plan.limit_seconds
-    raise ConfigError(
-        f"train.gradient: numerical would take about {_duration(plan.epoch_seconds)} per "
-        f"epoch ({plan.passes_per_step:,} forward passes per step x {plan.steps_per_epoch:,} "
-        f"steps), over train.numerical_limit_seconds ({limit:g}); raise it with --set "
-        f"train.numerical_limit_seconds={math.ceil(plan.epoch_seconds * 1.5)}, or train a "
-        "smaller network or fewer samples (data.limit)"
-    )
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
-
-
-def numerical_slowdown(
-    loaded: LoadedConfig, train: Arrays, history: list[EpochRecord]
-) -> float | None:
-    """Seconds per numerical step (the run's epochs over their steps) against backprop's
-    on the same network and batch size, measured on a throwaway model."""
-    settings = loaded.config.train
-    if not history:
-        return None
-    steps = steps_per_epoch(len(train), settings.batch_size, settings.sampling)
-    numerical = sum(r.seconds for r in history) / (len(history) * steps)
-    rows = np.arange(min(settings.batch_size, len(train)))
-    model = _throwaway_model(loaded, train)
-    backprop = step_seconds(model, train.x[rows], train.y[rows], settings, "backprop")
-    return numerical / backprop if backprop > 0 else None
-
-
-# --------------------------------------------------------------------------- dry run
-
-
-@dataclass(frozen=True)
-class MemoryPart:
-    name: str
-    bytes: int
-
-
-@dataclass(frozen=True)
-class DryRun:
-    """What `dlzero check` reports: the data, the network, memory and time estimates."""
-
-    summary: NetworkSummary
-    data_present: bool
-    download_command: str | None  # how to get the data when it is missing
-    timed_on: str  # "training data" or "random inputs"
-    samples: dict[str, int]  # train / val / test, measured or expected
-    epochs: int
-    steps_per_epoch: int
-    step_seconds: float  # one training step, measured
-    eval_seconds: float  # validating one epoch, estimated from a timed forward pass
-    memory: list[MemoryPart]
-    measured_step_bytes: int  # peak allocations of one training step (tracemalloc)
-    numerical: NumericalPlan | None
-
-    @property
-    def epoch_seconds(self) -> float:
-        return self.steps_per_epoch * self.step_seconds + self.eval_seconds
-
-    @property
-    def run_seconds(self) -> float:
-        return self.epochs * self.epoch_seconds
-
-    @property
-    def peak_bytes(self) -> int:
-        return sum(part.bytes for part in self.memory)
-
-
-def dry_run(
-    loaded: LoadedConfig, data_dir: Path | None = None, threads: int | None = None
-) -> DryRun:
-    """Check a config without training it: data present?, the network, memory, and a
-    few real training steps timed (on the training data when it is here, else on random
-    inputs of its shape) with `threads` BLAS threads. Changes nothing on disk."""
-    with blas_threads(threads):
-        return _dry_run(loaded, data_dir)
-
-
-def _dry_run(loaded: LoadedConfig, data_dir: Path | None) -> DryRun:
-    config = loaded.config
-    settings = config.train
-    dataset = DATASETS.get(config.data.dataset)
-    present = dataset.is_available(data_dir)
-    if present:
-        splits = load_splits(loaded, data_dir)
-        samples = {name: len(arrays) for name, arrays in splits.items()}
-        train = splits["train"]
-        dataset_bytes = sum(a.x.nbytes + a.y.nbytes for a in splits.values())
-        timed_on = "training data"
-    else:
-        samples = _expected_samples(loaded, dataset)
-        rng = np.random.default_rng(config.seed)
-        n = min(samples["train"], 2 * settings.batch_size)
-        high = int(dataset.pixel_max) + 1
-        x = rng.integers(0, high, size=(n, *dataset.input_shape), dtype=np.uint8)
-        train = Arrays(x, rng.integers(0, dataset.classes, size=n))
-        item = int(np.prod(dataset.input_shape)) + 8  # uint8 pixels and an int64 label
-        dataset_bytes = sum(samples.values()) * item
-        timed_on = "random inputs"
-    batch = min(settings.batch_size, len(train))
-    rows = np.arange(batch)
-    model = _throwaway_model(loaded, train)
-    summary = summarize(loaded)
-    numerical = numerical_plan(model, train, settings) if settings.gradient == "numerical" else None
-    optimizer = make_optimizer(model, settings)
-    step_bytes = _traced(lambda: step_seconds(model, train.x[rows], train.y[rows], settings,
-                                              "backprop", optimizer, repeats=1))  # fmt: skip
-    if numerical is not None:
-        seconds = numerical.passes_per_step * numerical.seconds_per_pass
-    else:
-        seconds = _fit_step_seconds(model, train, settings, config.seed)
-    val = splits["val"] if present else train
-    forward = _evaluate_seconds(model, val, settings.batch_size)
-    val_batches = math.ceil(samples["val"] / settings.batch_size)
-    params = sum(p.nbytes for p in model.network.named_params().values())
-    activations = batch_activation_bytes(model, settings.batch_size)
-    memory = [
-        MemoryPart("parameters", params),
-        MemoryPart("parameter gradients", params),
-        MemoryPart("optimizer state", sum(v.nbytes for v in optimizer.state_dict().values())),
-        MemoryPart(f"activations of a batch of {settings.batch_size}", activations),
-        MemoryPart("their gradients in backward", activations),
-        MemoryPart("the dataset (uint8 pixels, int64 labels)", dataset_bytes),
-    ]
-    return DryRun(
-        summary=summary,
-        data_present=present,
-        download_command=None if present else dataset.download_command(data_dir),
-        timed_on=timed_on,
-        samples=samples,
-        epochs=settings.epochs,
-        steps_per_epoch=steps_per_epoch(samples["train"], settings.batch_size, settings.sampling),
-        step_seconds=seconds,
-        eval_seconds=val_batches * forward,
-        memory=memory,
-        measured_step_bytes=step_bytes,
-        numerical=numerical,
-    )
-
-
-def _fit_step_seconds(model: Model, train: Arrays, settings, seed: int) -> float:
-    """Seconds per step of `fit` itself (sampling, preparing, forward, backward, update,
-    bookkeeping) on a few batches: a warm-up epoch, then the median of three."""
-    batches = 8
-    subset = train.take(np.arange(min(len(train), batches * settings.batch_size)))
-    quick = settings.model_copy(update={"epochs": 4, "early_stopping": None})
-    steps = steps_per_epoch(len(subset), settings.batch_size, settings.sampling)
-    state = fit(model, subset, None, quick, np.random.default_rng(seed))
-    return float(np.median([r.seconds for r in state.history[1:]])) / steps
-
-
-def _evaluate_seconds(model: Model, data: Arrays, batch_size: int) -> float:
-    """Seconds per batch of `evaluate` (as validation runs it), on up to 4 batches."""
-    subset = data.take(np.arange(min(len(data), 4 * batch_size)))
-    if not len(subset):
-        return 0.0
-    batches = math.ceil(len(subset) / batch_size)
-    evaluate(model, subset, batch_size=batch_size)  # warm-up
-    started = time.perf_counter()
-    evaluate(model, subset, batch_size=batch_size)
-    return (time.perf_counter() - started) / batches
-
-
-def _expected_samples(loaded: LoadedConfig, dataset: Dataset) -> dict[str, int]:
-    """Split sizes as load_splits would make them, from the dataset's declared sizes."""
-    data = loaded.config.data
-    sizes = dataset.split_sizes()
-    total = sizes["train"]
-    validation = data.validation
-    val = int(round(validation * total)) if isinstance(validation, float) else int(validation)
-    train = total - val
-    if data.limit is not None:
-        train = min(train, data.limit)
-    return {"train": train, "val": val, "test": sizes["test"]}
-
-
-def _traced(work) -> int:
-    """Peak bytes allocated while `work` runs (NumPy reports its arrays to tracemalloc)."""
-    import tracemalloc
-
-    tracemalloc.start()
-    try:
-        work()
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
 
 
 # --------------------------------------------------------------------------- training

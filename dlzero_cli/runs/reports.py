@@ -20,7 +20,7 @@ from dlzero_cli.inputs import InputSpec, read_inputs
 from dlzero_cli.model import Model
 from dlzero_cli.runs.documents import EvalReport
 from dlzero_cli.runs.folder import RunFolder, utc_now
-from dlzero_cli.runs.lifecycle import load_splits
+from dlzero_cli.runs.splits import load_splits
 
 MISCLASSIFIED_SHOWN = 20
 

@@ -19,7 +19,7 @@ from dlzero_cli.data.datasets import Arrays
 from dlzero_cli.errors import UsageError
 from dlzero_cli.model import Model
 from dlzero_cli.runs.folder import RunFolder
-from dlzero_cli.runs.lifecycle import load_splits
+from dlzero_cli.runs.splits import load_splits
 
 
 @dataclass(frozen=True)

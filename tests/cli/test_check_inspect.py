@@ -6,7 +6,7 @@ import pytest
 
 from dlzero_cli.config import load_config
 from dlzero_cli.diagnostics import DiagnosticRow, warnings
-from dlzero_cli.runs.lifecycle import dry_run
+from dlzero_cli.runs.planning import dry_run
 
 
 def test_inspect_warns_of_saturated_sigmoids_and_suggests_xavier(cli, train_run):
