@@ -183,6 +183,8 @@ def plot_sweep(
     key with each trial's value against the metric (`scatter[key]` = (points, numeric,
     log axis)); the best trial is a red star."""
     plt = _pyplot()
+    from matplotlib.ticker import LogLocator, NullFormatter
+
     panels = 1 + len(scatter)
     cols = min(3, panels)
     rows = -(-panels // cols)
@@ -222,6 +224,10 @@ def plot_sweep(
             ax.legend(fontsize=7)
         if log:
             ax.set_xscale("log")
+            # Labels at 1, 2 and 5 of each decade only: a range under two decades
+            # otherwise labels every minor tick, one over the other.
+            ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0), numticks=8))
+            ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel(key)
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)

@@ -233,11 +233,12 @@ def _print_report(report: SweepReport) -> None:
         stdout.print(f"best: trial {top.index}  {metric} {fmt(top.metrics[metric])}  {values}",
                      soft_wrap=True)  # fmt: skip
         stdout.print(f"best run: {folder.trials_path / top.run}", soft_wrap=True)
-    else:
-        stdout.print("no trial completed: every one diverged; narrow the space (lower lr)")
     for label, path in (("sweep.csv", folder.csv_path), ("sweep.json", folder.json_path),
                         ("sweep.png", folder.plot_path)):  # fmt: skip
         stdout.print(f"{label + ':':<12}{path}", soft_wrap=True)
+    if not ranked:  # as `dlzero train` does when its run diverges
+        report_error("no trial completed: every one diverged; narrow the space (lower lr)")
+        raise typer.Exit(1)
 
 
 # --------------------------------------------------------------------------- progress

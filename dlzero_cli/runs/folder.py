@@ -170,6 +170,12 @@ class RunFolder:
                     f"{run}: no such run folder; give a path under {runs_dir}/ or `latest`"
                 )
             folder = cls(path)
+        trials = folder.path / TRIALS_FOLDER
+        if not folder.summary_path.exists() and trials.is_dir():
+            raise RunError(
+                f"{folder.path}: a sweep's folder, not a run; its runs are in {trials} "
+                f"(list them with: dlzero runs --runs-dir {trials})"
+            )
         folder.refuse_newer_format()
         if need_weights and not folder.weights_path.is_file():
             raise RunError(

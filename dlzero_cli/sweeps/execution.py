@@ -11,6 +11,9 @@ its finished trials kept: `resume_sweep` then runs only the others.
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -220,9 +223,10 @@ def run_sweep(
                 write("running")
                 events.trial_done(results[output.index], len(results), total, best())
     except KeyboardInterrupt:
-        _close(running)
-        running = None
-        write("interrupted", final=True)
+        with interrupts_deferred():  # a second Ctrl-C must not lose the files
+            _close(running)
+            running = None
+            write("interrupted", final=True)
         raise SweepInterrupted(folder, len(results), total) from None
     except BaseException as exc:  # TrialFailed, a cluster that failed, a bug
         _close(running)
@@ -231,11 +235,37 @@ def run_sweep(
         write("failed", error=error, final=True)
         raise
     finally:
-        _close(running)
-    write("completed", final=True)
+        if running is not None:  # every trial is in: stopping the workers takes seconds,
+            with interrupts_deferred():  # and a Ctrl-C then must not lose the sweep's files
+                _close(running)
+    with interrupts_deferred():
+        write("completed", final=True)
     ordered = tuple(sorted(results.values(), key=lambda r: r.index))
     wall = round(time.perf_counter() - started, 3)
     return SweepReport(folder, settings, ordered, best(), ran, execution, wall)
+
+
+@contextlib.contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """Ctrl-C and SIGTERM are held off while the block runs, and then dropped.
+
+    For the last steps of a sweep, closing its workers and writing its files: the work
+    is done or being saved, and stopping there would leave sweep.json saying `running`
+    and no sweep.png. In another thread than the main one (an embedding application)
+    signals cannot be handled: no change.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {
+        signum: signal.signal(signum, lambda number, frame: None)
+        for signum in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def pending_trials(plan: SweepPlan, folder: SweepFolder) -> int:

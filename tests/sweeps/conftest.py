@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import csv
+import os
 import signal
 import socket
 import subprocess
@@ -127,8 +128,15 @@ class DaskCluster:
 
     def _start(self, *args: str) -> subprocess.Popen:
         with open(self.folder / f"dask-{len(self.processes)}.log", "wb") as log:
+            # The test's folder as the processes' temp folder: a worker killed mid-trial
+            # cannot clean up its trial's folder, and /tmp must not collect them.
+            env = {**os.environ, "TMPDIR": str(self.folder)}
             process = subprocess.Popen(
-                [str(DASK), *args], cwd=self.folder, stdout=log, stderr=subprocess.STDOUT
+                [str(DASK), *args],
+                cwd=self.folder,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
             )
         self.processes.append(process)
         return process

@@ -198,3 +198,42 @@ def test_help_and_a_serial_sweep_import_no_dask(make_sweep, tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=WAIT, check=True)  # fmt: skip
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_a_sweep_whose_every_trial_diverged_fails_like_a_diverged_run(
+    cli, make_sweep, tmp_path, only_sweep_folder
+):
+    text = "base: base.yaml\nname: alldiv\nspace:\n  train.optimizer.lr: [1000.0, 5000.0]\n"
+    runs = tmp_path / "runs"
+    result = cli("sweep", str(make_sweep(text)), "--serial", "--runs-dir", str(runs))
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "error: no trial completed: every one diverged; narrow the space (lower lr)\n"
+    )
+    assert (only_sweep_folder(runs) / "sweep.png").is_file()  # the files are still written
+
+
+def test_run_commands_given_a_sweep_folder_point_at_its_trials(
+    cli, make_sweep, tmp_path, only_sweep_folder
+):
+    text = "base: base.yaml\nname: tiny\nspace:\n  train.optimizer.lr: [0.5]\n"
+    runs = tmp_path / "runs"
+    assert cli("sweep", str(make_sweep(text)), "--serial", "--runs-dir", str(runs)).exit_code == 0
+    folder = only_sweep_folder(runs)
+    for args in (("eval", str(folder)), ("runs", "show", str(folder))):
+        result = cli(*args)
+        assert result.exit_code == 1
+        assert result.stderr == (
+            f"error: {folder}: a sweep's folder, not a run; its runs are in "
+            f"{folder / 'trials'} (list them with: dlzero runs --runs-dir {folder / 'trials'})\n"
+        )
+
+
+@pytest.mark.parametrize("address", ["notaurl", "localhost:8786x", "http://127.0.0.1:1"])
+def test_a_malformed_scheduler_address_is_one_line(cli, make_sweep, tmp_path, address):
+    runs = tmp_path / "runs"
+    result = cli("sweep", str(make_sweep()), "--scheduler", address, "--runs-dir", str(runs))
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"error: --scheduler {address}: not a scheduler address;")
+    assert len(result.stderr.splitlines()) == 1
+    assert not runs.exists()
