@@ -268,8 +268,9 @@ def make_sweep_display(quiet: bool):
 
         def sweep_started(self, folder, settings, execution, total, finished, best) -> None:
             self.metric = settings.metric
+            where = "nothing left to run" if finished == total else f"running on {execution}"
             print(f"sweep {settings.name}: {total} trials ({settings.kind}), {finished} "
-                  f"finished before; on {execution}; folder {folder.path}", flush=True)  # fmt: skip
+                  f"finished before; {where}; folder {folder.path}", flush=True)  # fmt: skip
 
         def trial_done(self, result, finished, total, best) -> None:
             value = result.metrics[self.metric]
