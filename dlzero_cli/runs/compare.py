@@ -153,10 +153,33 @@ def compare_runs(folders: list[RunFolder], out_dir: Path | None = None) -> Compa
     except OSError as exc:
         raise UsageError(f"--out {out_dir}: cannot create the folder: {exc.strerror}") from None
     plot = comparison_path(out_dir, [folder.name for folder in folders])
+    differences = config_differences(configs)
+    labels = _legend_labels([curve.run for curve in curves], differences)
     plots.plot_comparison(
-        [(curve.run, [r.as_dict() for r in curve.records]) for curve in curves],
+        [
+            (label, [r.as_dict() for r in curve.records])
+            for label, curve in zip(labels, curves, strict=True)
+        ],
         plot,
         "loss and accuracy per epoch (dashed: train, solid: validation)",
     )
-    return Comparison(tuple(rows), config_differences(configs), _metrics(rows, listings),
-                      curves, plot)  # fmt: skip
+    return Comparison(tuple(rows), differences, _metrics(rows, listings), curves,
+                      plot)  # fmt: skip
+
+
+LEGEND_KEYS = 3  # differing settings named in a curve's legend entry
+
+
+def _legend_labels(runs: list[str], differences: tuple[ConfigDifference, ...]) -> list[str]:
+    """Each run's name with what sets it apart ("... (lr=0.5, activation=relu)"): two runs
+    of one config differ in their names only by a timestamp."""
+    shown = [d for d in differences if d.key not in ("name", "description")][:LEGEND_KEYS]
+    labels = []
+    for index, run in enumerate(runs):
+        parts = [
+            f"{d.key.rsplit('.', 1)[-1]}={d.values[index]!s}"
+            for d in shown
+            if d.values[index] is not ABSENT
+        ]
+        labels.append(f"{run} ({', '.join(parts)})" if parts else run)
+    return labels

@@ -58,3 +58,15 @@ def test_an_imported_run_compares_without_a_curve(train_run, cli, tmp_path):
     assert metrics["status"] == ("completed", "imported")
     assert metrics["epochs"] == (20, None)
     json.dumps(comparison.to_json())  # serialisable as it is
+
+
+def test_the_legend_names_what_sets_each_run_apart():
+    from dlzero_cli.runs.compare import _legend_labels, config_differences
+
+    configs = [
+        {"name": "a", "seed": 0, "train": {"optimizer": {"lr": 1.0}}},
+        {"name": "b", "seed": 2, "train": {"optimizer": {"lr": 0.5}}},
+    ]
+    labels = _legend_labels(["run-a", "run-b"], config_differences(configs))
+    assert labels == ["run-a (seed=0, lr=1.0)", "run-b (seed=2, lr=0.5)"]
+    assert _legend_labels(["x", "y"], ()) == ["x", "y"]
