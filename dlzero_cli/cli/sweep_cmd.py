@@ -221,7 +221,7 @@ def _print_report(report: SweepReport) -> None:
         table = Table(title=f"best trials by {metric} ({mode})", title_justify="left")
         short = [key.split(".")[-1] for key in settings.space]
         keys = short if len(set(short)) == len(short) else list(settings.space)
-        for column in ("trial", *keys, metric, "test_accuracy", "epochs"):
+        for column in ("trial", *keys, metric, "test_accuracy", "epochs run"):
             table.add_column(column, justify="right")
         for r in ranked:
             values = (format_value(r.values[k], 4) for k in settings.space)
