@@ -50,20 +50,32 @@ def shipped_sweeps() -> dict[str, Path]:
     return {p.stem: p for p in sorted(folder.glob("*.yaml"))} if folder.is_dir() else {}
 
 
+def file_or_shipped(name_or_path: str, shipped: dict[str, Path], file_kind: str) -> Path | None:
+    """The file `name_or_path` names: an existing file, or a shipped one by its bare
+    name (with or without .yaml); None when it is neither. A folder is a ConfigError
+    ("give a `file_kind`"). A path that names a folder is never silently taken for the
+    shipped file of the same name."""
+    candidate = Path(name_or_path)
+    if candidate.is_file():
+        return candidate
+    stem = candidate.name.removesuffix(".yaml").removesuffix(".yml")
+    if stem in shipped and candidate.parent == Path("."):
+        return shipped[stem]
+    if candidate.is_dir():
+        raise ConfigError(f"{name_or_path}: is a folder; give a {file_kind}")
+    return None
+
+
 def resolve_config_path(name_or_path: str | None) -> Path:
     """A config file path, or the name of a shipped config (with or without .yaml)."""
     if name_or_path is None:
         name_or_path = DEFAULT_CONFIG
-    candidate = Path(name_or_path)
-    if candidate.is_file():
-        return candidate
     shipped = shipped_configs()
+    found = file_or_shipped(name_or_path, shipped, ".yaml config file")
+    if found is not None:
+        return found
+    candidate = Path(name_or_path)
     stem = candidate.name.removesuffix(".yaml").removesuffix(".yml")
-    # A bare name may be a shipped config; a path that names a folder never silently is.
-    if stem in shipped and candidate.parent == Path("."):
-        return shipped[stem]
-    if candidate.is_dir():
-        raise ConfigError(f"{name_or_path}: is a folder; give a .yaml config file")
     if candidate.parent != Path("."):
         raise ConfigError(f"{name_or_path}: no such config file")
     hint = did_you_mean(stem, list(shipped))

@@ -36,6 +36,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from dlzero_cli.config.loading import (
     LoadedConfig,
+    file_or_shipped,
     load_config,
     read_text,
     resolve_config_path,
@@ -141,15 +142,11 @@ class Sweep:
 
 def resolve_sweep_path(name_or_path: str) -> Path:
     """A sweep file path, or the name of a shipped sweep (configs/sweeps/)."""
-    candidate = Path(name_or_path)
-    if candidate.is_file():
-        return candidate
     shipped = shipped_sweeps()
-    stem = candidate.name.removesuffix(".yaml").removesuffix(".yml")
-    if stem in shipped and candidate.parent == Path("."):
-        return shipped[stem]
-    if candidate.is_dir():
-        raise ConfigError(f"{name_or_path}: is a folder; give a sweep .yaml file")
+    found = file_or_shipped(name_or_path, shipped, "sweep .yaml file")
+    if found is not None:
+        return found
+    stem = Path(name_or_path).name.removesuffix(".yaml").removesuffix(".yml")
     names = ", ".join(shipped) or "none"
     raise ConfigError(
         f"{name_or_path}: no such sweep file or shipped sweep (shipped: {names})"
