@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dlzero_cli.engine.layers import ACTIVATIONS
+from dlzero_cli.engine.activations import ACTIVATIONS
 from dlzero_cli.engine.network import Sequential
 
 DIAGNOSTIC_SAMPLES = 100

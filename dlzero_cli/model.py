@@ -18,8 +18,8 @@ from dlzero_cli.data.batching import sequential_batches
 from dlzero_cli.data.catalog import DATASETS, Dataset
 from dlzero_cli.data.transforms import NORMALIZERS, Normalizer
 from dlzero_cli.engine import functional as F
+from dlzero_cli.engine.activations import OUTPUTS
 from dlzero_cli.engine.init import INITIALIZERS
-from dlzero_cli.engine.layers import OUTPUTS
 from dlzero_cli.engine.losses import Criterion, make_criterion
 from dlzero_cli.engine.network import LayerSummary, Sequential, initialize
 

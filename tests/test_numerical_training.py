@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from dlzero_cli.config import load_config
-from dlzero_cli.engine.layers import Affine, Sigmoid
+from dlzero_cli.engine.activations import Sigmoid
+from dlzero_cli.engine.layers import Affine
 from dlzero_cli.engine.losses import make_criterion
 from dlzero_cli.engine.network import Sequential
 from dlzero_cli.engine.optim import OPTIMIZERS

@@ -25,8 +25,9 @@ import numpy as np
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from dlzero_cli.config.schema import describe_error, registered
+from dlzero_cli.engine.activations import ACTIVATIONS
 from dlzero_cli.engine.declaration import Setting, ShapeError
-from dlzero_cli.engine.layers import ACTIVATIONS, LAYERS, Layer
+from dlzero_cli.engine.layers import LAYERS, Layer
 
 Path = tuple[str | int, ...]
 

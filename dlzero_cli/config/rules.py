@@ -14,7 +14,8 @@ from dlzero_cli.config.layers import Compiled, LayerProblem, compile_layers
 from dlzero_cli.config.schema import Config, KeyPath, describe_error
 from dlzero_cli.config.source import ConfigSource
 from dlzero_cli.data.catalog import DATASETS, Dataset
-from dlzero_cli.engine.layers import ACTIVATIONS, Affine
+from dlzero_cli.engine.activations import ACTIVATIONS
+from dlzero_cli.engine.layers import Affine
 from dlzero_cli.engine.losses import LOSSES
 from dlzero_cli.errors import ConfigError
 

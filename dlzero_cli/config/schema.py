@@ -24,8 +24,8 @@ from pydantic import (
 from dlzero_cli.data.batching import SAMPLERS
 from dlzero_cli.data.catalog import DATASETS
 from dlzero_cli.data.transforms import NORMALIZERS
+from dlzero_cli.engine.activations import ACTIVATIONS, OUTPUTS
 from dlzero_cli.engine.init import INITIALIZERS
-from dlzero_cli.engine.layers import ACTIVATIONS, OUTPUTS
 from dlzero_cli.engine.losses import LOSSES
 from dlzero_cli.engine.optim import OPTIMIZERS
 from dlzero_cli.engine.registry import Registry, did_you_mean

@@ -6,4 +6,4 @@ no printing, no CLI or plotting code.
 
 # Every layer kind registers itself in LAYERS when its module is imported; importing them
 # here makes the registry complete whichever engine module a caller imports first.
-from dlzero_cli.engine import conv, fused, layers  # noqa: E402, F401
+from dlzero_cli.engine import activations, conv, fused, layers  # noqa: E402, F401

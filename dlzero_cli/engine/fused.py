@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from dlzero_cli.engine.activations import ReLU
 from dlzero_cli.engine.conv import (
     Conv2D,
     MaxPool2D,
@@ -26,7 +27,7 @@ from dlzero_cli.engine.conv import (
     store_weight_grads,
     weights_with_bias,
 )
-from dlzero_cli.engine.layers import Layer, ReLU
+from dlzero_cli.engine.layers import Layer
 from dlzero_cli.engine.scratch import Scratch
 
 

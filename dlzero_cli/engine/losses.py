@@ -18,7 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from dlzero_cli.engine import functional as F
-from dlzero_cli.engine.layers import OUTPUTS, Layer
+from dlzero_cli.engine.activations import OUTPUTS
+from dlzero_cli.engine.layers import Layer
 from dlzero_cli.engine.registry import Registry
 
 # The guard the book puts inside log(): log(0) would be -inf for a probability that

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from dlzero_cli.atomic import write_text
+from dlzero_cli.engine.activations import OUTPUTS
 from dlzero_cli.engine.expression import ExpressionGraph, evaluate, parse_bindings
-from dlzero_cli.engine.layers import OUTPUTS
 from dlzero_cli.errors import UsageError
 from dlzero_cli.model import Model
 from dlzero_cli.pretrained import book_names

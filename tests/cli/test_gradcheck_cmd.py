@@ -8,7 +8,7 @@ import json
 import pytest
 
 from dlzero_cli.config import shipped_configs
-from dlzero_cli.engine.layers import Sigmoid
+from dlzero_cli.engine.activations import Sigmoid
 
 
 def test_the_default_config_passes(cli):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dlzero_cli.engine.layers import ACTIVATIONS, LAYERS, Affine, ReLU, Sigmoid, Tanh
+from dlzero_cli.engine.activations import ACTIVATIONS, ReLU, Sigmoid, Tanh
+from dlzero_cli.engine.layers import LAYERS, Affine
 
 
 def test_sigmoid_counts_outputs_within_001_of_its_bounds():

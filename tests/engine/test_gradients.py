@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from dlzero_cli.engine.activations import Identity, ReLU, Sigmoid, Softmax, Step, Tanh
 from dlzero_cli.engine.gradcheck import TOLERANCE, numerical_gradient, relative_error
-from dlzero_cli.engine.layers import Affine, Identity, ReLU, Sigmoid, Softmax, Step, Tanh
+from dlzero_cli.engine.layers import Affine
 from dlzero_cli.engine.losses import (
     BinaryCrossEntropy,
     MeanSquaredError,

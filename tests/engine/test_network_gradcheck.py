@@ -6,9 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from dlzero_cli.engine.activations import ReLU, Sigmoid
 from dlzero_cli.engine.conv import Conv2D, MaxPool2D
 from dlzero_cli.engine.gradcheck import float64_copy, network_gradient_check
-from dlzero_cli.engine.layers import Affine, BatchNorm, Dropout, ReLU, Sigmoid
+from dlzero_cli.engine.layers import Affine, BatchNorm, Dropout
 from dlzero_cli.engine.losses import make_criterion
 from dlzero_cli.engine.network import Sequential
 

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from dlzero_cli.engine import functional as F
-from dlzero_cli.engine.layers import Affine, Identity, ReLU, Sigmoid, Softmax, Tanh
+from dlzero_cli.engine.activations import Identity, ReLU, Sigmoid, Softmax, Tanh
+from dlzero_cli.engine.layers import Affine
 from dlzero_cli.engine.losses import LOSSES, make_criterion
 from dlzero_cli.engine.optim import SGD
 from dlzero_cli.engine.registry import Registry, UnknownNameError

@@ -10,7 +10,8 @@ import pytest
 
 from dlzero_cli.config import load_config
 from dlzero_cli.diagnostics import MAX_RECORDS, measured, parameter_labels
-from dlzero_cli.engine.layers import Affine, BatchNorm, Sigmoid
+from dlzero_cli.engine.activations import Sigmoid
+from dlzero_cli.engine.layers import Affine, BatchNorm
 from dlzero_cli.engine.network import Sequential
 from dlzero_cli.runs.folder import RunFolder
 from dlzero_cli.runs.formats import read_arrays

@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dlzero_cli.engine.layers import Affine, Sigmoid
+from dlzero_cli.engine.activations import Sigmoid
+from dlzero_cli.engine.layers import Affine
 from dlzero_cli.engine.network import Sequential
 from dlzero_cli.errors import DataError
 from dlzero_cli.pretrained import book_names, read_param_pickle
