@@ -20,6 +20,26 @@ from dlzero_cli.engine.losses import LOSSES
 from dlzero_cli.errors import ConfigError
 
 
+def validation_error(
+    exc: ValidationError,
+    source: ConfigSource,
+    allowed: list[str] | None = None,
+    depth: int | None = None,
+) -> ConfigError:
+    """One `file:line: key: message` line per problem pydantic found (duplicates once).
+
+    `allowed` names the keys an unknown one is compared with (default: the config
+    schema's section); `depth` cuts each key path to that many parts.
+    """
+    lines = []
+    for error in exc.errors():
+        loc = tuple(part for part in error["loc"] if not str(part).startswith("function-"))
+        if allowed is not None:
+            error = {**error, "allowed": allowed}
+        lines.append(source.error_line(loc[:depth], describe_error(error)))
+    return ConfigError("\n".join(dict.fromkeys(lines)))
+
+
 def validate(data: Any, source: ConfigSource) -> Config:
     if not isinstance(data, dict):
         raise ConfigError(
@@ -29,11 +49,7 @@ def validate(data: Any, source: ConfigSource) -> Config:
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
-        lines = []
-        for error in exc.errors():
-            loc = tuple(part for part in error["loc"] if not str(part).startswith("function-"))
-            lines.append(source.error_line(loc, describe_error(error)))
-        raise ConfigError("\n".join(dict.fromkeys(lines))) from None
+        raise validation_error(exc, source) from None
     problems = list(consistency_problems(config))
     if problems:
         raise ConfigError("\n".join(source.error_line(key, msg) for key, msg in problems))

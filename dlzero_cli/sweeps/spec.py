@@ -43,7 +43,8 @@ from dlzero_cli.config.loading import (
     shipped_configs,
     shipped_sweeps,
 )
-from dlzero_cli.config.schema import NAME_PATTERN, describe_error
+from dlzero_cli.config.rules import validation_error
+from dlzero_cli.config.schema import NAME_PATTERN
 from dlzero_cli.config.source import ConfigSource, Override, parse_yaml
 from dlzero_cli.engine.registry import did_you_mean
 from dlzero_cli.errors import ConfigError
@@ -171,11 +172,7 @@ def load_sweep(name_or_path: str, base_path: Path | None = None) -> Sweep:
     try:
         parsed = SweepFile.model_validate(data)
     except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            error = {**error, "allowed": list(SweepFile.model_fields)}
-            problems.append(source.error_line(tuple(error["loc"])[:1], describe_error(error)))
-        raise ConfigError("\n".join(dict.fromkeys(problems))) from None
+        raise validation_error(exc, source, list(SweepFile.model_fields), depth=1) from None
     space = tuple(_dimension(key, value, source) for key, value in parsed.space.items())
     if not space:
         raise source.error(
