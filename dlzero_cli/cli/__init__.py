@@ -10,9 +10,11 @@ from __future__ import annotations
 import typer
 
 from dlzero_cli import __version__
+from dlzero_cli.cli.usage import DlzeroGroup
 
 app = typer.Typer(
     name="dlzero",
+    cls=DlzeroGroup,
     help=(
         "Train, evaluate and use neural networks written from scratch in NumPy, "
         "after the book 'Deep Learning from Scratch'.\n\n"

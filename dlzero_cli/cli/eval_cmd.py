@@ -40,7 +40,9 @@ def eval_command(
         "[default: the run's].",
         show_default=False,
     ),
-    split: Split = typer.Option(Split.test, "--split", help="Which split of the dataset."),
+    split: Split = typer.Option(
+        Split.test, "--split", case_sensitive=False, help="Which split of the dataset."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object and nothing else."),
     batch_size: int = typer.Option(
         None,

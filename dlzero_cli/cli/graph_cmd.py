@@ -38,7 +38,9 @@ def graph_command(
     at: str = typer.Option(
         "", "--at", help="The expression's inputs: name=value,name=value.", show_default=False
     ),
-    fmt: Format = typer.Option(Format.mermaid, "--format", help="Output format."),
+    fmt: Format = typer.Option(
+        Format.mermaid, "--format", case_sensitive=False, help="Output format."
+    ),
     backward: bool = typer.Option(
         False,
         "--backward",
