@@ -22,7 +22,9 @@ class SplitChoice(str, Enum):
 def download_command(
     dataset: str = typer.Argument(..., help="mnist or fashion-mnist (see `dlzero datasets`)."),
     data_dir: Path = DATA_DIR_OPTION,
-    split: SplitChoice = typer.Option(SplitChoice.all, "--split", help="Which files to fetch."),
+    split: SplitChoice = typer.Option(
+        SplitChoice.all, "--split", case_sensitive=False, help="Which files to fetch."
+    ),
     mirror: list[str] = typer.Option(
         [], "--mirror", help="A URL or local folder to try first (repeatable)."
     ),

@@ -45,6 +45,7 @@ def predict_command(
     invert: Invert = typer.Option(
         Invert.auto,
         "--invert",
+        case_sensitive=False,
         help="Images: make dark-on-light ink light-on-dark (auto: when the border is light).",
     ),
     runs_dir: Path = RUNS_DIR_OPTION,
