@@ -59,3 +59,12 @@ class TrainingDiverged(DlzeroError):
 
     def with_hint(self, hint: str) -> "TrainingDiverged":
         return TrainingDiverged(self.epoch, self.step, self.loss, self.reason, hint)
+
+
+class RunNotFound(RunError):
+    """The run a command line names does not exist (no such folder, no runs for `latest`).
+
+    A bad command line, so exit 2; a run that exists but cannot be used is a RunError (1).
+    """
+
+    exit_code = 2
