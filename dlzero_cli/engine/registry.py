@@ -19,6 +19,8 @@ T = TypeVar("T")
 class UnknownNameError(DlzeroError, KeyError):
     """A name that is not in a registry; the message lists the choices."""
 
+    exit_code = 2  # a name the user typed (option, config, dataset): a bad command line
+
     def __str__(self) -> str:  # KeyError would otherwise quote the message
         return self.args[0]
 

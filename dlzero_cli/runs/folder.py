@@ -58,7 +58,7 @@ from dlzero_cli import plots
 from dlzero_cli.atomic import write_arrays, write_json, write_text
 from dlzero_cli.config import Config, LoadedConfig, dump_config, load_config, parse_yaml
 from dlzero_cli.diagnostics import DiagnosticRow
-from dlzero_cli.errors import ConfigError, DlzeroError, RunError
+from dlzero_cli.errors import ConfigError, DlzeroError, RunError, RunNotFound
 from dlzero_cli.evaluation import Evaluation
 from dlzero_cli.model import Model, WeightSnapshot
 from dlzero_cli.runs import formats
@@ -159,14 +159,14 @@ class RunFolder:
         if run == "latest":
             candidates = [cls(p) for p in _subfolders(runs_dir) if (p / SUMMARY_FILE).is_file()]
             if not candidates:
-                raise RunError(f"{runs_dir}: no runs yet; train one with `dlzero train`")
+                raise RunNotFound(f"{runs_dir}: no runs yet; train one with `dlzero train`")
             folder = max(candidates, key=RunFolder._started_at)
         else:
             path = Path(run)
             if not path.exists() and (runs_dir / run).exists():
                 path = runs_dir / run
             if not path.is_dir():
-                raise RunError(
+                raise RunNotFound(
                     f"{run}: no such run folder; give a path under {runs_dir}/ or `latest`"
                 )
             folder = cls(path)
