@@ -7,18 +7,16 @@ from pathlib import Path
 import typer
 
 from dlzero_cli.cli import app
-from dlzero_cli.cli.common import DATA_DIR_OPTION, handles_errors, stdout
+from dlzero_cli.cli.common import DATA_DIR_OPTION, RUNS_DIR_OPTION, handles_errors, stdout
+from dlzero_cli.cli.targets import CONFIG_OR_RUN_HELP
 
 
 @app.command("check")
 @handles_errors
 def check_command(
-    config: str = typer.Argument(
-        None,
-        help="A YAML config file or a shipped config's name [default: the default].",
-        show_default=False,
-    ),
+    config: str = typer.Argument(None, help=CONFIG_OR_RUN_HELP, show_default=False),
     set_: list[str] = typer.Option([], "--set", help="Override a config value (repeatable)."),
+    runs_dir: Path = RUNS_DIR_OPTION,
     data_dir: Path = DATA_DIR_OPTION,
     threads: int = typer.Option(
         None,
@@ -40,13 +38,14 @@ def check_command(
     dlzero check
     dlzero check mnist-784-50-100-10 --data-dir ~/datasets
     dlzero check ch4-numerical-gradient --set train.epochs=50
+    dlzero check latest
     ```
     """
     from dlzero_cli.cli.tables import network_table, plain_table
-    from dlzero_cli.config import load_config
+    from dlzero_cli.cli.targets import load_config_or_run
     from dlzero_cli.runs.planning import dry_run
 
-    loaded = load_config(config, set_)
+    loaded = load_config_or_run(config, set_, runs_dir)
     result = dry_run(loaded, data_dir, threads)
     summary = result.summary
     stdout.print(f"config: {loaded.source.path}: valid")
