@@ -15,9 +15,25 @@ from dlzero_cli.errors import DlzeroError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+
+class _Console(Console):
+    """A rich Console that, piped or redirected, never breaks or crops a printed line:
+    output read by programs and pasted keeps each path whole and a table's title on one
+    line. Tables still fit the width ($COLUMNS, else 80) where they can. Decided at each
+    print, since the stream may be replaced (tests capture it)."""
+
+    @property
+    def soft_wrap(self) -> bool:  # type: ignore[override]
+        return not self.is_terminal
+
+    @soft_wrap.setter
+    def soft_wrap(self, value: bool) -> None:  # Console.__init__ sets it; we decide
+        pass
+
+
 # Results go to stdout, errors and progress chatter to stderr.
-stdout = Console(highlight=False)
-stderr = Console(stderr=True, highlight=False)
+stdout = _Console(highlight=False)
+stderr = _Console(stderr=True, highlight=False)
 
 RUNS_DIR_OPTION = typer.Option(
     None,
@@ -38,6 +54,11 @@ def report_error(message: str) -> None:
     """Each line of a DlzeroError as `error: ...` on stderr, unstyled and unwrapped."""
     for line in message.splitlines() or [""]:
         print(f"error: {line}", file=sys.stderr)
+
+
+def report_warning(message: str) -> None:
+    """One `warning: ...` line on stderr, unstyled and unwrapped (the work went on)."""
+    print(f"warning: {' '.join(message.split())}", file=sys.stderr)
 
 
 def handles_errors(command: F) -> F:
