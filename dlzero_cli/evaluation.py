@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,11 +47,23 @@ class Evaluation:
     misclassified: Misclassified
 
 
-def evaluate(model: Model, data: Arrays, batch_size: int = 100, keep_wrong: int = 0) -> Evaluation:
+# progress(done, total): samples evaluated so far and in all, after each batch.
+Progress = Callable[[int, int], None]
+
+
+def evaluate(
+    model: Model,
+    data: Arrays,
+    batch_size: int = 100,
+    keep_wrong: int = 0,
+    progress: Progress | None = None,
+) -> Evaluation:
     """Metrics over `data`, batch by batch, in eval mode; weights are only read.
 
     Memory does not grow with N: per batch, the running confusion matrix and the
-    `keep_wrong` most confident mistakes so far are all that is kept.
+    `keep_wrong` most confident mistakes so far are all that is kept. `progress`, when
+    given, is called after every batch with (samples done, samples in all); the last
+    call has done == total.
     """
     model.network.eval()
     criterion = model.criterion()
@@ -69,6 +82,8 @@ def evaluate(model: Model, data: Arrays, batch_size: int = 100, keep_wrong: int 
         top = np.argpartition(-scores, k - 1, axis=1)[:, :k] if k < classes else None
         in_top_k += labels.shape[0] if top is None else int((top == labels[:, None]).any(1).sum())
         wrong.add(rows.start, labels, predicted, scores[np.arange(len(labels)), predicted])
+        if progress is not None:
+            progress(rows.stop, len(data))
     samples = len(data)
     correct = int(np.trace(confusion))
     return Evaluation(

@@ -15,6 +15,7 @@ from dlzero_cli.cli.common import (
     RUNS_DIR_OPTION,
     fmt,
     handles_errors,
+    report_warning,
     runs_dir_or_default,
     stdout,
 )
@@ -60,7 +61,10 @@ def eval_command(
     """Evaluate a trained run: loss, accuracy, top-3, per-class metrics, confusion matrix.
 
     Writes `eval-DATASET-SPLIT.json`, `confusion-DATASET-SPLIT.png` and
-    `misclassified-DATASET-SPLIT.png` (the most confident mistakes) into the run folder.
+    `misclassified-DATASET-SPLIT.png` (the most confident mistakes) into the run folder;
+    with `--limit N`, `eval-DATASET-SPLIT-limitN.json` and so on, so the full
+    evaluation's files stay. When they cannot be written (a full disk, a read-only
+    folder) the results are still printed, with a warning naming what was not written.
 
     Examples:
 
@@ -69,20 +73,32 @@ def eval_command(
     dlzero eval latest --dataset mnist --split test
     dlzero eval runs/20261129T080000Z-xor-2-4-1 --split train
     dlzero eval latest --json > result.json
+    dlzero eval latest --limit 500
     ```
     """
+    from dlzero_cli.cli.progress import eval_progress
     from dlzero_cli.runs.folder import RunFolder
     from dlzero_cli.runs.reports import evaluate_run
 
     folder = RunFolder.find(run, runs_dir_or_default(runs_dir))
-    report = evaluate_run(folder, split.value, batch_size, data_dir, limit, dataset)
+    with eval_progress() as progress:
+        outcome = evaluate_run(
+            folder, split.value, batch_size, data_dir, limit, dataset, progress=progress
+        )
+    report = outcome.report
     if as_json:
-        print(json.dumps(report.to_json()))
-        return
-    _print_report(report)
+        data = report.to_json()
+        if outcome.not_written:
+            data["not_written"] = {str(path): why for path, why in outcome.not_written.items()}
+        print(json.dumps(data))
+    else:
+        _print_report(report, set(outcome.not_written))
+    if outcome.not_written:
+        lines = "; ".join(outcome.not_written_lines())
+        report_warning(f"the results above are complete, but not saved: {lines}")
 
 
-def _print_report(report: EvalReport) -> None:
+def _print_report(report: EvalReport, not_written: set[Path]) -> None:
     from rich.table import Table
 
     stdout.print(f"{report.run}\n{report.dataset} {report.split} split, {report.samples:,} samples")
@@ -113,4 +129,5 @@ def _print_report(report: EvalReport) -> None:
         confusion.add_row(label, *cells)
     stdout.print(confusion)
     for kind, path in report.files.as_dict().items():
-        stdout.print(f"{kind}: {path}")
+        if Path(path) not in not_written:
+            stdout.print(f"{kind}: {path}", soft_wrap=True)

@@ -1,20 +1,33 @@
-"""How a training run looks: a rich progress bar on a terminal, plain lines in logs.
+"""How training and evaluation look: a rich progress bar on a terminal, plain lines in
+logs.
 
-Each display is a `RunCallbacks`: the run calls it as training goes.
+Each training display is a `RunCallbacks`: the run calls it as training goes. An
+evaluation reports (samples done, samples in all) after each batch to `eval_progress`.
 """
 
 from __future__ import annotations
 
 import math
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
-from dlzero_cli.cli.common import fmt, stdout
+from dlzero_cli.cli.common import fmt, stderr, stdout
 from dlzero_cli.runs.lifecycle import RunCallbacks
 
 if TYPE_CHECKING:
     from dlzero_cli.data.datasets import Arrays
+    from dlzero_cli.evaluation import Progress as EvalProgress
     from dlzero_cli.model import Model
     from dlzero_cli.runs.folder import RunFolder
     from dlzero_cli.training import EpochRecord
@@ -22,6 +35,9 @@ if TYPE_CHECKING:
 # In logs, runs of thousands of tiny epochs (the logic gates) print at most this many
 # epoch lines; the first and the last epoch always print.
 MAX_LOG_LINES = 100
+# An evaluation in logs: a line at each tenth of the samples, when it has at least this
+# many batches (a few batches take no time worth reporting).
+EVAL_LOG_MIN_BATCHES = 10
 
 
 def epoch_line(record: EpochRecord, epochs: int) -> str:
@@ -50,6 +66,11 @@ def run_line(folder: RunFolder, model: Model, splits: dict[str, Arrays]) -> str:
     return f"run {folder.path}  dataset {model.dataset}: {sizes}  parameters {params:,}"
 
 
+def _epoch_shown(epoch: int, epochs: int) -> bool:
+    """At most about MAX_LOG_LINES epoch lines: the first, the last, and evenly between."""
+    return epoch in (1, epochs) or epoch % math.ceil(epochs / MAX_LOG_LINES) == 0
+
+
 class QuietDisplay(RunCallbacks):
     """--quiet: nothing until the final table."""
 
@@ -71,8 +92,7 @@ class LogDisplay(RunCallbacks):
         self.epochs = epochs
 
     def epoch_done(self, record: EpochRecord) -> None:
-        every = math.ceil(self.epochs / MAX_LOG_LINES)
-        if record.epoch in (1, self.epochs) or record.epoch % every == 0:
+        if _epoch_shown(record.epoch, self.epochs):
             print(epoch_line(record, self.epochs), flush=True)
 
     def close(self) -> None:
@@ -80,7 +100,8 @@ class LogDisplay(RunCallbacks):
 
 
 class BarDisplay(RunCallbacks):
-    """A live bar over all steps, with the latest epoch's metrics beside it."""
+    """A live bar over all steps, with the latest epoch's metrics and the time left
+    beside it; each finished epoch's line is printed above the bar and stays."""
 
     def __init__(self, batch: int) -> None:
         self.batch = batch
@@ -90,6 +111,8 @@ class BarDisplay(RunCallbacks):
             MofNCompleteColumn(),
             TextColumn("{task.fields[metrics]}"),
             TimeElapsedColumn(),
+            TextColumn("left"),
+            TimeRemainingColumn(),
             console=stdout,
             transient=False,
         )
@@ -100,6 +123,7 @@ class BarDisplay(RunCallbacks):
         stdout.print(run_line(folder, model, splits))
 
     def epoch_started(self, epoch: int, epochs: int, steps: int) -> None:
+        self.epochs = epochs
         if self.task is None:
             self.bar.start()
             self.task = self.bar.add_task(
@@ -115,6 +139,8 @@ class BarDisplay(RunCallbacks):
         if record.val_loss is not None:
             metrics += f"  val_loss {fmt(record.val_loss)} val_acc {fmt(record.val_acc)}"
         self.bar.update(self.task, metrics=metrics)
+        if _epoch_shown(record.epoch, self.epochs):
+            self.bar.console.print(epoch_line(record, self.epochs), highlight=False)
 
     def close(self) -> None:
         self.bar.stop()
@@ -126,3 +152,47 @@ def make_display(quiet: bool, batch: int) -> RunCallbacks:
     if quiet:
         return QuietDisplay()
     return BarDisplay(batch) if stdout.is_terminal else LogDisplay(batch)
+
+
+@contextmanager
+def eval_progress() -> Iterator[EvalProgress]:
+    """A `progress(done, total)` for `evaluate`: a bar with the time left on stderr when
+    it is a terminal (gone when done), else a plain line per tenth of a long evaluation.
+    stderr, so that `eval --json` keeps stdout to its JSON."""
+    if stderr.is_terminal:
+        bar = Progress(
+            TextColumn("[bold]evaluating"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("left"),
+            TimeRemainingColumn(),
+            console=stderr,
+            transient=True,
+        )
+        task = bar.add_task("evaluating", total=None)
+        with bar:
+            yield lambda done, total: bar.update(task, completed=done, total=total)
+        return
+    yield PlainEvalProgress()
+
+
+class PlainEvalProgress:
+    """`evaluating: 5,000/10,000 samples (50%)` on stderr at each tenth crossed, for an
+    evaluation of at least EVAL_LOG_MIN_BATCHES batches."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.tenths = 0
+
+    def __call__(self, done: int, total: int) -> None:
+        self.calls += 1
+        if self.calls == 1:
+            batch = max(done, 1)
+            self.quiet = math.ceil(total / batch) < EVAL_LOG_MIN_BATCHES
+        tenths = done * 10 // max(total, 1)
+        if self.quiet or tenths == self.tenths:
+            return
+        self.tenths = tenths
+        print(f"evaluating: {done:,}/{total:,} samples ({done * 100 // total}%)",
+              file=sys.stderr, flush=True)  # fmt: skip

@@ -28,6 +28,7 @@
         eval-<dataset>-<split>.json          `dlzero eval`'s report
         confusion-<dataset>-<split>.png      its confusion matrix
         misclassified-<dataset>-<split>.png  its most confident mistakes
+        (each with -limit<N> after <split>)  `dlzero eval --limit N`'s, kept apart
 
     runs/compare-<run>-vs-<run>...png     `dlzero compare`'s curves (in the runs folder
                                           or the folder given with --out)
@@ -259,8 +260,10 @@ class RunFolder:
     def activations_path(self) -> Path:
         return self.path / ACTIVATIONS_FILE
 
-    def eval_files(self, dataset: str, split: str) -> EvalFiles:
-        stem = f"{dataset}-{split}"
+    def eval_files(self, dataset: str, split: str, limit: int | None = None) -> EvalFiles:
+        """Where `dlzero eval` writes; an evaluation of `--limit N` samples has its own
+        files (eval-mnist-test-limit3.json), so it never replaces the full one's."""
+        stem = f"{dataset}-{split}" + (f"-limit{limit}" if limit is not None else "")
         return EvalFiles(
             report=self.path / f"eval-{stem}.json",
             confusion=self.path / f"confusion-{stem}.png",
@@ -411,28 +414,29 @@ class RunFolder:
         """activations.png: a histogram per hidden activation layer, (label, values)."""
         plots.plot_activations(activations, self.activations_path, title)
 
-    def write_eval_plots(
+    def write_eval_confusion(
+        self, files: EvalFiles, title: str, result: Evaluation, class_names: tuple[str, ...]
+    ) -> None:
+        """The confusion matrix of an evaluation, titled "<where>: confusion matrix"."""
+        plots.plot_confusion(
+            result.confusion, class_names, files.confusion, f"{title}: confusion matrix"
+        )
+
+    def write_eval_mistakes(
         self,
-        dataset: str,
-        split: str,
+        files: EvalFiles,
+        title: str,
         result: Evaluation,
         inputs: np.ndarray,
         class_names: tuple[str, ...],
-    ) -> EvalFiles:
-        """The confusion matrix and the most confident mistakes of an evaluation of
-        `inputs` (raw, as evaluated); the eval files' paths."""
-        files = self.eval_files(dataset, split)
-        where = f"{dataset} {split}"
-        plots.plot_confusion(
-            result.confusion, class_names, files.confusion, f"{where}: confusion matrix"
-        )
+    ) -> None:
+        """The most confident mistakes of an evaluation of `inputs` (raw, as evaluated)."""
         wrong = result.misclassified
         plots.plot_misclassified(
             inputs[wrong.indices], wrong.true.tolist(), wrong.predicted.tolist(),
             wrong.confidence.tolist(), class_names, files.misclassified,
-            f"{where}: most confident mistakes",
+            f"{title}: most confident mistakes",
         )  # fmt: skip
-        return files
 
     # ------------------------------------------------------------ manifest.json
 
@@ -482,8 +486,8 @@ class RunFolder:
     def write_eval_report(self, report: EvalReport) -> None:
         write_json(report.files.report, report.to_json())
 
-    def read_eval_report(self, dataset: str, split: str) -> EvalReport:
-        path = self.eval_files(dataset, split).report
+    def read_eval_report(self, dataset: str, split: str, limit: int | None = None) -> EvalReport:
+        path = self.eval_files(dataset, split, limit).report
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:

@@ -1,11 +1,13 @@
 """Using a trained run: evaluate it on a dataset split, predict with it.
 
-`evaluate_run` writes its report and figures into the run folder; `predict_inputs`
-reads images, arrays and rows and returns ranked classes. Neither changes weights.
+`evaluate_run` writes its report and figures into the run folder (when it cannot, the
+results still stand: it says which files were not written); `predict_inputs` reads
+images, arrays and rows and returns ranked classes. Neither changes weights.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -14,8 +16,8 @@ import numpy as np
 
 from dlzero_cli.data.catalog import DATASETS, Dataset
 from dlzero_cli.data.splits import limit_samples
-from dlzero_cli.errors import UsageError
-from dlzero_cli.evaluation import evaluate
+from dlzero_cli.errors import DlzeroError, UsageError
+from dlzero_cli.evaluation import Progress, evaluate
 from dlzero_cli.inputs import InputSpec, read_inputs
 from dlzero_cli.model import Model
 from dlzero_cli.runs.documents import EvalReport
@@ -25,6 +27,17 @@ from dlzero_cli.runs.splits import load_splits
 MISCLASSIFIED_SHOWN = 20
 
 
+@dataclass(frozen=True)
+class EvalOutcome:
+    """An evaluation's report, and the files of it that could not be written."""
+
+    report: EvalReport
+    not_written: dict[Path, str]  # each file that could not be written: why (no space...)
+
+    def not_written_lines(self) -> list[str]:
+        return [f"{path} ({why})" for path, why in self.not_written.items()]
+
+
 def evaluate_run(
     folder: RunFolder,
     split: str,
@@ -32,11 +45,14 @@ def evaluate_run(
     data_dir: Path | None = None,
     limit: int | None = None,
     dataset_name: str | None = None,
-) -> EvalReport:
+    progress: Progress | None = None,
+) -> EvalOutcome:
     """Evaluate a run on a split of its own dataset (or another of the same shape).
 
     Writes eval-<dataset>-<split>.json, a confusion-matrix PNG and a grid of the most
-    confidently misclassified inputs into the run folder, and returns the report.
+    confidently misclassified inputs into the run folder (with -limit<N> in their names
+    for a limited evaluation, so the full one's stay). A file that cannot be written (a
+    full disk, a read-only folder) is named in the outcome; the report stands.
     """
     model = folder.read_model()
     loaded = folder.read_config()
@@ -50,9 +66,12 @@ def evaluate_run(
             "evaluate --split test or train"
         )
     batch_size = batch_size or loaded.config.train.batch_size  # memory stays per batch
-    result = evaluate(model, data, batch_size=batch_size, keep_wrong=MISCLASSIFIED_SHOWN)
+    result = evaluate(
+        model, data, batch_size=batch_size, keep_wrong=MISCLASSIFIED_SHOWN, progress=progress
+    )
     names = model.class_names
-    files = folder.write_eval_plots(dataset.name, split, result, data.x, names)
+    files = folder.eval_files(dataset.name, split, limit)
+    title = f"{dataset.name} {split}" + (f" ({result.samples} samples)" if limit else "")
     report = EvalReport(
         run=folder.path,
         dataset=dataset.name,
@@ -68,8 +87,28 @@ def evaluate_run(
         files=files,
         evaluated_at=utc_now().isoformat(),
     )
-    folder.write_eval_report(report)
-    return report
+    writes: list[tuple[Path, Callable[[], None]]] = [
+        (files.confusion, lambda: folder.write_eval_confusion(files, title, result, names)),
+        (
+            files.misclassified,
+            lambda: folder.write_eval_mistakes(files, title, result, data.x, names),
+        ),
+        (files.report, lambda: folder.write_eval_report(report)),
+    ]
+    not_written = {path: why for path, write in writes if (why := _write_failure(write))}
+    return EvalOutcome(report, not_written)
+
+
+def _write_failure(write: Callable[[], None]) -> str | None:
+    """None when `write` succeeded; why it failed otherwise (no space, read-only,
+    permission denied: the earlier file, if any, is left as it was)."""
+    try:
+        write()
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    except DlzeroError as exc:  # a write error already worded by the atomic writer
+        return str(exc)
+    return None
 
 
 def check_compatible(model: Model, dataset: Dataset) -> None:
