@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -35,9 +36,8 @@ if TYPE_CHECKING:
 # In logs, runs of thousands of tiny epochs (the logic gates) print at most this many
 # epoch lines; the first and the last epoch always print.
 MAX_LOG_LINES = 100
-# An evaluation in logs: a line at each tenth of the samples, when it has at least this
-# many batches (a few batches take no time worth reporting).
-EVAL_LOG_MIN_BATCHES = 10
+# An evaluation in logs: a progress line at most this often (none for a quick one).
+EVAL_LOG_SECONDS = 5.0
 
 
 def epoch_line(record: EpochRecord, epochs: int) -> str:
@@ -157,7 +157,7 @@ def make_display(quiet: bool, batch: int) -> RunCallbacks:
 @contextmanager
 def eval_progress() -> Iterator[EvalProgress]:
     """A `progress(done, total)` for `evaluate`: a bar with the time left on stderr when
-    it is a terminal (gone when done), else a plain line per tenth of a long evaluation.
+    it is a terminal (gone when done), else a plain line now and then (PlainEvalProgress).
     stderr, so that `eval --json` keeps stdout to its JSON."""
     if stderr.is_terminal:
         bar = Progress(
@@ -178,21 +178,19 @@ def eval_progress() -> Iterator[EvalProgress]:
 
 
 class PlainEvalProgress:
-    """`evaluating: 5,000/10,000 samples (50%)` on stderr at each tenth crossed, for an
-    evaluation of at least EVAL_LOG_MIN_BATCHES batches."""
+    """`evaluating: 5,000/10,000 samples (50%)` on stderr, at most one line every
+    EVAL_LOG_SECONDS: a quick evaluation says nothing, a long one shows it is alive."""
 
-    def __init__(self) -> None:
-        self.calls = 0
-        self.tenths = 0
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.last = clock()
+        self.printed = False
 
     def __call__(self, done: int, total: int) -> None:
-        self.calls += 1
-        if self.calls == 1:
-            batch = max(done, 1)
-            self.quiet = math.ceil(total / batch) < EVAL_LOG_MIN_BATCHES
-        tenths = done * 10 // max(total, 1)
-        if self.quiet or tenths == self.tenths:
+        now = self.clock()
+        finished = done == total and self.printed  # a shown evaluation says it ended
+        if now - self.last < EVAL_LOG_SECONDS and not finished:
             return
-        self.tenths = tenths
-        print(f"evaluating: {done:,}/{total:,} samples ({done * 100 // total}%)",
+        self.last, self.printed = now, True
+        print(f"evaluating: {done:,}/{total:,} samples ({done * 100 // max(total, 1)}%)",
               file=sys.stderr, flush=True)  # fmt: skip

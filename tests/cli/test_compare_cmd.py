@@ -51,4 +51,4 @@ def test_compare_errors_are_one_line(cli, train_run):
         2, "error: compare needs at least two runs; give two or more RUN arguments\n",
     )  # fmt: skip
     result = cli("compare", a.name, "nowhere")
-    assert result.exit_code == 1 and result.stderr.startswith("error: nowhere: no such run")
+    assert result.exit_code == 2 and result.stderr.startswith("error: nowhere: no such run")

@@ -61,7 +61,7 @@ def test_a_trained_run_with_backward(cli, train_run):
         (["--at", "x=1"], 2, "use it with --expr"),
         (["--samples", "0"], 2, "--samples 0: give at least 1"),
         (["no-such-config"], 2, "no-such-config"),
-        (["latest", "--runs-dir", "/nonexistent-runs"], 1, "no runs yet"),
+        (["latest", "--runs-dir", "/nonexistent-runs"], 2, "no runs yet"),
         (["latest", "--set", "seed=1"], 2, "--set changes a CONFIG"),
     ],
 )

@@ -123,7 +123,7 @@ def test_predict_refuses_pickled_npy(cli, tmp_path):
 def test_missing_run_is_one_line(cli):
     for args in (("eval", "nowhere"), ("predict", "nowhere", "1,0"), ("eval", "latest")):
         result = cli(*args)
-        assert result.exit_code == 1
+        assert result.exit_code == 2  # a run the command line names: missing
         assert len(result.stderr.splitlines()) == 1 and result.stderr.startswith("error: ")
 
 
