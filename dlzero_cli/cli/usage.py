@@ -81,6 +81,8 @@ def usage_message(exc: click_errors.UsageError) -> str:
         if unknown and ctx is not None:
             names = list(getattr(ctx.command, "commands", {}))
             message = f"no such command {unknown[1]!r}{did_you_mean(unknown[1], names)}"
+        else:  # "Got unexpected extra argument(s) (x)" and the like
+            message = message[:1].lower() + message[1:]
     return f"{where}: {message}{hint}"
 
 
