@@ -401,7 +401,7 @@ def test_cli_download_errors_are_one_line(cli, tmp_path):
     missing = cli("download", "mnist", "--mirror", str(tmp_path / "nope"))
     assert missing.exit_code == 1 and "no such folder" in missing.stderr
     unknown = cli("download", "mnits")
-    assert unknown.exit_code == 1 and "did you mean 'mnist'" in unknown.stderr
+    assert unknown.exit_code == 2 and "did you mean 'mnist'" in unknown.stderr
 
 
 def test_limit_takes_a_stratified_subset(cli, tmp_path, registered_tiny, write_config):
