@@ -20,8 +20,6 @@ from typer._click import exceptions as click_errors
 from typer.core import TyperGroup
 from typer.exceptions import Abort
 
-from dlzero_cli.engine.registry import did_you_mean
-
 USAGE_EXIT = 2
 INTERRUPT_EXIT = 130
 
@@ -59,6 +57,13 @@ class DlzeroGroup(TyperGroup):
         sys.exit(rv if isinstance(rv, int) else 0)
 
 
+def _did_you_mean(name: str, choices: list[str]) -> str:
+    # Imported here: the engine package imports NumPy, which `dlzero --help` never needs.
+    from dlzero_cli.engine.registry import did_you_mean
+
+    return did_you_mean(name, choices)
+
+
 def one_line(text: str) -> str:
     return " ".join(text.split())
 
@@ -70,7 +75,7 @@ def usage_message(exc: click_errors.UsageError) -> str:
     hint = f" (see `{where} --help`)"
     if isinstance(exc, click_errors.NoSuchOption):
         options = _option_names(ctx)
-        message = f"no such option {exc.option_name}{did_you_mean(exc.option_name, options)}"
+        message = f"no such option {exc.option_name}{_did_you_mean(exc.option_name, options)}"
     elif isinstance(exc, click_errors.MissingParameter):
         message = f"missing {_param_name(exc.param)}"
     elif isinstance(exc, click_errors.BadParameter):
@@ -80,7 +85,7 @@ def usage_message(exc: click_errors.UsageError) -> str:
         unknown = re.match(r"No such command '(.*?)'", message)
         if unknown and ctx is not None:
             names = list(getattr(ctx.command, "commands", {}))
-            message = f"no such command {unknown[1]!r}{did_you_mean(unknown[1], names)}"
+            message = f"no such command {unknown[1]!r}{_did_you_mean(unknown[1], names)}"
         else:  # "Got unexpected extra argument(s) (x)" and the like
             message = message[:1].lower() + message[1:]
     return f"{where}: {message}{hint}"
@@ -108,7 +113,7 @@ def _bad_value(exc: click_errors.BadParameter) -> str:
     if choice and descriptor is not None and descriptor.choices:
         value = ast.literal_eval(choice["value"])
         names = [str(getattr(c, "value", c)) for c in descriptor.choices]
-        message += did_you_mean(str(value).lower(), names)
+        message += _did_you_mean(str(value).lower(), names)
     elif message.startswith("Input should be"):
         message = "should be" + message.removeprefix("Input should be")
     return message
