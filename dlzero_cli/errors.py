@@ -59,3 +59,9 @@ class TrainingDiverged(DlzeroError):
 
     def with_hint(self, hint: str) -> "TrainingDiverged":
         return TrainingDiverged(self.epoch, self.step, self.loss, self.reason, hint)
+
+
+class DlzeroWarning(UserWarning):
+    """Something dlzero worked around and the user should know (a cache it could not
+    write, a stale cache it rebuilt): `warnings.warn(DlzeroWarning(line))`. The CLI shows
+    each distinct one as one `warning: ...` line on stderr and carries on."""
