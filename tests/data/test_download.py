@@ -18,7 +18,7 @@ from dlzero_cli.data.catalog import DATASETS
 from dlzero_cli.data.download import DownloadEvents, FolderSource, UrlSource
 from dlzero_cli.data.remote import IdxDataset
 from dlzero_cli.data.store import FileSpec
-from dlzero_cli.errors import DataError
+from dlzero_cli.errors import DataError, DlzeroWarning
 
 # --------------------------------------------------------------------------- fixtures
 
@@ -350,7 +350,8 @@ def test_the_cache_is_rebuilt_when_the_raw_file_is_replaced_by_an_equal_copy(tmp
     raw = folder.raw_path(spec)
     raw.write_bytes(gzip.compress(PAYLOADS[spec.name], compresslevel=9, mtime=1))
     assert not folder.is_verified(spec)
-    assert dataset.load("test", tmp_path / "d").y.tolist() == [0, 1, 2, 0, 1, 2]
+    with pytest.warns(DlzeroWarning, match="rebuilt it from t10k-labels-idx1-ubyte.gz"):
+        assert dataset.load("test", tmp_path / "d").y.tolist() == [0, 1, 2, 0, 1, 2]
     assert folder.is_verified(spec)
 
 
