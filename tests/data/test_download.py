@@ -401,8 +401,11 @@ def test_cli_download_errors_are_one_line(cli, tmp_path):
     assert cli("download", "digits").exit_code == 2
     missing = cli("download", "mnist", "--mirror", str(tmp_path / "nope"))
     assert missing.exit_code == 1 and "no such folder" in missing.stderr
+    # A name typed on the command line is a usage error (2), like `download digits`;
+    # a failure while working (network, checksum, disk) is 1.
     unknown = cli("download", "mnits")
-    assert unknown.exit_code == 1 and "did you mean 'mnist'" in unknown.stderr
+    assert unknown.exit_code == 2 and "did you mean 'mnist'" in unknown.stderr
+    assert unknown.stderr.count("\n") == 1
 
 
 def test_limit_takes_a_stratified_subset(cli, tmp_path, registered_tiny, write_config):
