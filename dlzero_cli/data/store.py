@@ -37,14 +37,13 @@ from pathlib import Path
 import numpy as np
 
 from dlzero_cli.atomic import atomic_open
-from dlzero_cli.data.idx import IdxError, gunzip_capped, parse_idx
+from dlzero_cli.data.idx import GZIP_MAGIC, IdxError, gunzip_capped, parse_idx
 from dlzero_cli.errors import DataError, DlzeroWarning
 
 DATA_DIR_ENV = "DLZERO_DATA_DIR"
 CACHE_DIR = ".cache"
 CACHE_FORMAT = 2  # 1: one manifest.json of sizes and times, no hashes (rebuilt silently)
 LEGACY_MANIFEST = "manifest.json"
-GZIP_MAGIC = b"\x1f\x8b"
 
 
 def default_data_dir() -> Path:
