@@ -185,3 +185,23 @@ def test_a_damaged_cache_record_or_array_is_rebuilt_never_trusted(
         test = tiny.dataset.load("test", data_dir)
     assert test.y.tolist() == [0, 1, 2, 0, 1, 2]
     assert tiny.dataset.folder(data_dir).is_verified(tiny.dataset.files["test"][1])
+
+
+def test_predict_refuses_a_gzipped_idx_claiming_too_much_from_its_header(cli, train_run, tmp_path):
+    """`predict RUN file-ubyte.gz` goes through read_idx: the claim is refused before
+    the 16 MB of zeros behind it are inflated, in one line."""
+    train_run("xor-2-4-1", "--epochs", "1")
+    claim = (2**30, 2)  # 2 GiB of uint8: over predict's 1 GiB limit
+    header = bytes([0, 0, 0x08, 2]) + struct.pack(">2I", *claim)
+    bomb = tmp_path / "bomb-ubyte.gz"
+    bomb.write_bytes(gzip.compress(header + bytes(1 << 24), compresslevel=1, mtime=0))
+    tracemalloc.start()
+    try:
+        result = cli("predict", "latest", str(bomb))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert result.exit_code != 0 and "Traceback" not in result.stderr
+    [line] = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert "1073741824x2 values of uint8" in line and "more than the" in line
+    assert peak < 8 << 20, f"{peak:,} bytes allocated"
