@@ -13,7 +13,7 @@ The cache spares each load decompressing and verifying the payload, and is itsel
 on every load. Its record (format CACHE_FORMAT) holds the SHA-256 of the raw file's bytes
 it was built from, the pinned payload hash those bytes were verified against, and the
 SHA-256 of the .npy file. A load hashes the raw file and reads and hashes the .npy (on
-MNIST's 60,000 training images: 9.7 MB and 47 MB, about 60 ms in all), so a raw file
+MNIST's 60,000 training images: 9.7 MB and 47 MB, about 90 ms in all), so a raw file
 changed in place (same size, same time), a flipped byte in the cache or a record that
 does not match are noticed; the cache is then rebuilt from the raw file, verified again
 against the pinned hash, with one warning. Where the cache cannot be written (a read-only
