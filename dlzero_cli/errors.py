@@ -68,3 +68,9 @@ class RunNotFound(RunError):
     """
 
     exit_code = 2
+
+
+class DlzeroWarning(UserWarning):
+    """Something dlzero worked around and the user should know (a cache it could not
+    write, a stale cache it rebuilt): `warnings.warn(DlzeroWarning(line))`. The CLI shows
+    each distinct one as one `warning: ...` line on stderr and carries on."""

@@ -18,8 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dlzero_cli.data.idx import IdxError, gunzip_capped, parse_idx
-from dlzero_cli.data.store import GZIP_MAGIC
+from dlzero_cli.data.idx import IdxError, read_idx
 from dlzero_cli.errors import InputError
 from dlzero_cli.imaging import IMAGE_SUFFIXES, open_gray, to_model_input
 
@@ -153,9 +152,7 @@ def _read_npy(data: bytes, name: str) -> np.ndarray:
 
 def _read_idx(data: bytes, name: str) -> np.ndarray:
     try:
-        if data[:2] == GZIP_MAGIC:
-            data = gunzip_capped(data, MAX_IDX_BYTES, name)
-        return parse_idx(data, name).astype(np.float64)
+        return read_idx(data, name, MAX_IDX_BYTES).astype(np.float64)
     except IdxError as exc:
         raise InputError(str(exc)) from None
 

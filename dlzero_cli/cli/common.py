@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -11,7 +12,7 @@ from typing import Any, TypeVar
 import typer
 from rich.console import Console
 
-from dlzero_cli.errors import DlzeroError
+from dlzero_cli.errors import DlzeroError, DlzeroWarning
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -67,12 +68,32 @@ def handles_errors(command: F) -> F:
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return command(*args, **kwargs)
+            return showing_warnings(command, *args, **kwargs)
         except DlzeroError as exc:
             report_error(str(exc))
             raise typer.Exit(exc.exit_code) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def showing_warnings(command: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run `command`, showing each distinct DlzeroWarning it raises once, as one
+    `warning: ...` line on stderr (Python's format would add a file, a line number and
+    the source line)."""
+    shown: set[str] = set()
+    show_other = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        if not issubclass(category, DlzeroWarning):
+            show_other(message, category, filename, lineno, file, line)
+        elif str(message) not in shown:
+            shown.add(str(message))
+            print(f"warning: {message}", file=sys.stderr)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", DlzeroWarning)
+        warnings.showwarning = show
+        return command(*args, **kwargs)
 
 
 def runs_dir_or_default(runs_dir: Path | None) -> Path:

@@ -79,9 +79,18 @@ class IdxDataset(Dataset):
                 f"{folder.root}: {split} images {images.shape} and labels {labels.shape} do "
                 f"not match {self.name}'s {len(self.class_names)}-class {self.input_shape} layout"
             )
-        # (N, 28, 28) -> (N, 1, 28, 28): a view of the memory-mapped uint8 cache.
+        labels = labels.astype(np.int64)
+        outside = np.flatnonzero((labels < 0) | (labels >= self.classes))
+        if outside.size:
+            first = int(outside[0])
+            raise DataError(
+                f"{folder.root / labels_spec.name}: label {labels[first]} of sample {first} "
+                f"(and {outside.size - 1} more) is not one of {self.name}'s classes "
+                f"0..{self.classes - 1}; run: {hint} --force"
+            )
+        # (N, 28, 28) -> (N, 1, 28, 28): a view of the verified uint8 array.
         x = images.reshape(images.shape[0], *self.input_shape)
-        return Arrays(x, labels.astype(np.int64))
+        return Arrays(x, labels)
 
     def sources(self, extra: list[Source]) -> list[Source]:
         names = {name for spec in self.specs() for name in (spec.name, spec.plain_name)}
@@ -108,12 +117,11 @@ class IdxDataset(Dataset):
         for spec in self.specs(splits):
             existing = folder.raw_path(spec)
             if existing is not None and not force:
-                if not folder.is_verified(spec):
-                    # present but unverified (copied by hand, or changed): verify it now
-                    try:
-                        folder.load(spec, self.download_command(data_dir))
-                    except DataError:
-                        existing = None
+                # Loading verifies it: the cache's hashes when it has one, else the pins.
+                try:
+                    folder.load(spec, self.download_command(data_dir))
+                except DataError:
+                    existing = None  # changed or corrupt: fetch a good copy
                 if existing is not None:
                     events.file_present(spec, existing)
                     results.append((spec, existing, False))

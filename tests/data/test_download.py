@@ -18,7 +18,7 @@ from dlzero_cli.data.catalog import DATASETS
 from dlzero_cli.data.download import DownloadEvents, FolderSource, UrlSource
 from dlzero_cli.data.remote import IdxDataset
 from dlzero_cli.data.store import FileSpec
-from dlzero_cli.errors import DataError
+from dlzero_cli.errors import DataError, DlzeroWarning
 
 # --------------------------------------------------------------------------- fixtures
 
@@ -350,7 +350,8 @@ def test_the_cache_is_rebuilt_when_the_raw_file_is_replaced_by_an_equal_copy(tmp
     raw = folder.raw_path(spec)
     raw.write_bytes(gzip.compress(PAYLOADS[spec.name], compresslevel=9, mtime=1))
     assert not folder.is_verified(spec)
-    assert dataset.load("test", tmp_path / "d").y.tolist() == [0, 1, 2, 0, 1, 2]
+    with pytest.warns(DlzeroWarning, match="rebuilt it from t10k-labels-idx1-ubyte.gz"):
+        assert dataset.load("test", tmp_path / "d").y.tolist() == [0, 1, 2, 0, 1, 2]
     assert folder.is_verified(spec)
 
 
@@ -400,8 +401,11 @@ def test_cli_download_errors_are_one_line(cli, tmp_path):
     assert cli("download", "digits").exit_code == 2
     missing = cli("download", "mnist", "--mirror", str(tmp_path / "nope"))
     assert missing.exit_code == 1 and "no such folder" in missing.stderr
+    # A name typed on the command line is a usage error (2), like `download digits`;
+    # a failure while working (network, checksum, disk) is 1.
     unknown = cli("download", "mnits")
     assert unknown.exit_code == 2 and "did you mean 'mnist'" in unknown.stderr
+    assert unknown.stderr.count("\n") == 1
 
 
 def test_limit_takes_a_stratified_subset(cli, tmp_path, registered_tiny, write_config):

@@ -38,7 +38,8 @@ def test_reads_uint8_images_and_big_endian_ints():
         (idx(0x08, (2,), bytes(3)), "trailing bytes"),
         (idx(0x0E, (3,), bytes(16)), "truncated"),
         # A "decompression bomb" header: 2^32-1 cubed values claimed, 10 bytes given.
-        (idx(0x08, (2**32 - 1,) * 3, bytes(10)), "truncated"),
+        (idx(0x08, (2**32 - 1,) * 3, bytes(10)), "too many to index"),
+        (idx(0x08, (2**20,) * 2, bytes(10)), "truncated"),
     ],
 )
 def test_malformed_files_are_refused(data, message):
