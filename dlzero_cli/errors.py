@@ -59,3 +59,9 @@ class TrainingDiverged(DlzeroError):
 
     def with_hint(self, hint: str) -> "TrainingDiverged":
         return TrainingDiverged(self.epoch, self.step, self.loss, self.reason, hint)
+
+
+class TypedInputError(InputError):
+    """A value typed on `predict`'s command line (a literal row) is malformed: exit 2."""
+
+    exit_code = 2

@@ -11,6 +11,9 @@ did. Pillow decodes the files and does the resampling.
 from __future__ import annotations
 
 import io
+import re
+import struct
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,29 +22,88 @@ import numpy as np
 from dlzero_cli.errors import InputError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
-MAX_PIXELS = 50_000_000  # refuse decompression bombs before Pillow decodes them
+PILLOW_FORMATS = ("PNG", "JPEG", "BMP", "GIF")  # Pillow tries no other decoder on our inputs
+# The largest picture dlzero decodes, counted as width x height from the file's header
+# before any pixel is decoded. 40 megapixels holds an A4 page scanned at 600 dpi
+# (4960 x 7016 = 34.8 MP) and any ordinary phone or camera photo (12-24 MP); a 1-bit
+# PNG of 14 KB can claim 49 MP (7000 x 7000) and would decode to gigabytes.
+MAX_PIXELS = 40_000_000
+# Larger pictures are shrunk (averaging boxes of pixels) to at most this side before
+# the digit is looked for: a 28x28 input needs no more, and memory stays small.
+WORKING_SIDE = 1024
 INVERT_CHOICES = ("auto", "yes", "no")
+_OBJECT_REPR = re.compile(r"\s*<[^<>]*\bat 0x[0-9a-fA-F]+>")
+
+
+def check_pixel_count(width: int, height: int, name: str) -> None:
+    """Refuse a picture whose area (not its longer side) is above MAX_PIXELS."""
+    if width * height > MAX_PIXELS:
+        raise InputError(
+            f"{name}: {width}x{height} is {width * height:,} pixels, more than the "
+            f"{MAX_PIXELS:,} (40 megapixels) dlzero decodes; shrink or crop the picture"
+        )
+
+
+def _reason(exc: BaseException) -> str:
+    """An exception's message without object reprs such as <_io.BytesIO ... at 0x7f...>."""
+    text = _OBJECT_REPR.sub("", str(exc)).strip()
+    return text or type(exc).__name__
 
 
 def open_gray(source: Path | bytes, name: str) -> np.ndarray:
-    """An image file (or its bytes) as float64 grayscale 0..255; transparency -> white."""
+    """An image file (or its bytes) as float64 grayscale 0..255; transparency -> white.
+
+    The size in the header is checked against MAX_PIXELS before decoding (Pillow opens
+    lazily); Pillow's own decompression-bomb check is off meanwhile so that its warning
+    never reaches the terminal and its error never replaces ours. Pictures with a side
+    above WORKING_SIDE are shrunk by averaging.
+    """
     from PIL import Image, UnidentifiedImageError
 
+    if isinstance(source, bytes) and not source:
+        raise InputError(f"{name}: empty: no image data")
+    pillow_limit = Image.MAX_IMAGE_PIXELS
     try:
-        with Image.open(source if isinstance(source, Path) else io.BytesIO(source)) as image:
-            if image.width * image.height > MAX_PIXELS:
-                raise InputError(f"{name}: {image.width}x{image.height} pixels is too large")
-            image.seek(0)  # the first frame of a GIF
-            if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
-                rgba = image.convert("RGBA")
-                white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-                image = Image.alpha_composite(white, rgba)
-            gray = np.asarray(image.convert("L"), dtype=np.float64)
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise InputError(f"{name}: not a readable image ({exc})") from None
+        Image.MAX_IMAGE_PIXELS = None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            stream = source if isinstance(source, Path) else io.BytesIO(source)
+            with Image.open(stream, formats=PILLOW_FORMATS) as image:
+                check_pixel_count(image.width, image.height, name)
+                gray = _decoded_gray(image)
+    except UnidentifiedImageError:
+        raise InputError(
+            f"{name}: not a readable image (not a PNG, JPEG, BMP or GIF file Pillow can decode)"
+        ) from None
+    except (
+        OSError,
+        ValueError,
+        SyntaxError,
+        EOFError,
+        struct.error,
+        Image.DecompressionBombError,
+    ) as exc:
+        raise InputError(f"{name}: not a readable image ({_reason(exc)})") from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = pillow_limit
     if gray.size == 0:
         raise InputError(f"{name}: the image is empty")
     return gray
+
+
+def _decoded_gray(image) -> np.ndarray:  # noqa: ANN001  (a PIL.Image.Image)
+    from PIL import Image
+
+    image.seek(0)  # the first frame of a GIF
+    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(white, rgba)
+    gray = image.convert("L")
+    factor = -(-max(gray.size) // WORKING_SIDE)  # ceiling division
+    if factor > 1:
+        gray = gray.reduce(factor)
+    return np.asarray(gray, dtype=np.float64)
 
 
 def ink_on_black(gray: np.ndarray, invert: str) -> np.ndarray:
