@@ -66,9 +66,9 @@ def open_gray(source: Path | bytes, name: str) -> np.ndarray:
     """An image file (or its bytes) as float64 grayscale 0..255; transparency -> white.
 
     The size in the header is checked against MAX_PIXELS before decoding (Pillow opens
-    lazily); Pillow's own decompression-bomb check is off meanwhile so that its warning
-    never reaches the terminal and its error never replaces ours. Pictures with a side
-    above WORKING_SIDE are shrunk by averaging.
+    lazily); Pillow's own decompression-bomb check is off meanwhile, and its warnings
+    are silenced, so that none reaches the terminal and its error never replaces ours.
+    Pictures with a side above WORKING_SIDE are shrunk by averaging.
     """
     from PIL import Image, UnidentifiedImageError
 
@@ -78,7 +78,9 @@ def open_gray(source: Path | bytes, name: str) -> np.ndarray:
     try:
         Image.MAX_IMAGE_PIXELS = None
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            # Pillow's warnings (bombs, corrupt EXIF, truncated chunks) are advice to a
+            # programmer: the user gets the picture or one error line from us instead.
+            warnings.simplefilter("ignore")
             stream = source if isinstance(source, Path) else io.BytesIO(source)
             with Image.open(stream, formats=PILLOW_FORMATS) as image:
                 check_pixel_count(image.width, image.height, name)

@@ -270,7 +270,10 @@ def read_npy(file: BinaryIO, size: int, name: str) -> np.ndarray:
             raise InputError(
                 f"{name}: .npy format version {version[0]}.{version[1]} is not supported"
             )
-    except (ValueError, SyntaxError, TypeError, EOFError, MemoryError, RecursionError):
+    except InputError:
+        raise
+    except Exception:  # noqa: BLE001  numpy parses the untrusted header text; it raises
+        # ValueError, SyntaxError, tokenize.TokenError, ... whatever the damage is.
         raise InputError(f"{name}: not a .npy file, or its header is damaged") from None
     shape, fortran_order, dtype = header
     _check_npy_dtype(dtype, name)
