@@ -144,7 +144,10 @@ def _expand(arg: str) -> list[Path | str]:
     if _is_row(arg, path):
         return [arg]
     if _safe(path.is_dir):
-        files = sorted(p for p in path.iterdir() if p.is_file() and _supported(p))
+        try:
+            files = sorted(p for p in path.iterdir() if _supported(p) and _safe(p.is_file))
+        except OSError as exc:
+            raise InputError(f"{arg}: cannot list this folder: {exc.strerror}") from None
         if not files:
             raise InputError(f"{arg}: no images, .npy, .csv or IDX files in this folder")
         return list(files)
@@ -239,7 +242,14 @@ def read_file(path: Path, name: str, spec: InputSpec) -> Samples:
 
 
 def _read_bytes(path: Path, name: str) -> bytes:
+    """A whole (IDX) file, refused unread when it is larger than MAX_IDX_BYTES."""
     try:
+        size = path.stat().st_size
+        if size > MAX_IDX_BYTES:
+            raise InputError(
+                f"{name}: {size:,} bytes is more than predict reads ({MAX_IDX_BYTES:,}); "
+                "split the file"
+            )
         return path.read_bytes()
     except OSError as exc:
         raise InputError(f"{name}: cannot read: {exc.strerror or 'I/O error'}") from None

@@ -269,3 +269,29 @@ def test_predict_dash_with_empty_stdin_in_a_real_process(tmp_path, xor_run):
     assert out.returncode == 1
     assert out.stderr.startswith("error: -: standard input was empty")
     assert len(out.stderr.splitlines()) == 1
+
+
+# ------------------------------------------------------------------ files and folders
+
+
+def test_an_idx_file_over_the_byte_limit_is_refused_unread(tmp_path, monkeypatch):
+    import dlzero_cli.inputs as inputs
+
+    path = tmp_path / "big-ubyte"
+    path.write_bytes(bytes([0, 0, 8, 1]) + struct.pack(">I", 2000) + bytes(2000))
+    monkeypatch.setattr(inputs, "MAX_IDX_BYTES", 1000)
+    monkeypatch.setattr(type(path), "read_bytes", lambda self: pytest.fail("read anyway"))
+    _, [problem] = read_inputs([str(path)], InputSpec((2,), 1.0))
+    assert problem.exit_code == 1
+    assert problem.line == f"{path}: 2,008 bytes is more than predict reads (1,000); split the file"
+
+
+def test_a_folder_that_cannot_be_listed_is_one_line(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    def refuse(self):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "iterdir", refuse)
+    _, [problem] = read_inputs([str(tmp_path)], InputSpec((2,), 1.0))
+    assert problem.line == f"{tmp_path}: cannot list this folder: Permission denied"

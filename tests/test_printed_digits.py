@@ -9,8 +9,13 @@ Measured with the book's ch03 network (784-50-100-10, 0.9352 on the MNIST test s
 
 | set   | before (median cut) | after (Otsu, specks, stroke weight) |
 |-------|---------------------|-------------------------------------|
-| clean | 0.750               | 0.833                               |
-| photo | 0.102               | 0.804                               |
+| clean | 0.754               | 0.838                               |
+| photo | 0.096               | 0.812                               |
+
+Per font, photo set, after: DejaVuSans 0.85, -Bold 0.78, -Oblique 0.85, Serif 0.78,
+SansMono 0.82, STIXGeneral 0.90, cmr10 0.68, cmss10 0.83 (before: 0.05 to 0.15).
+What is left wrong is mostly printed 6s and 9s (read as 5 and 8/3) and 4s with a
+closed top: shapes MNIST's handwriting rarely has.
 
 The assertions keep the "after" levels minus a margin of 0.03, and hand-drawn digits
 (conftest's draw_digit, 120 variants) at the 120/120 they had before the change.
@@ -106,7 +111,7 @@ def accuracy(model, images, labels) -> float:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("photo", "reached"), [(False, 0.833), (True, 0.804)])
+@pytest.mark.parametrize(("photo", "reached"), [(False, 0.838), (True, 0.812)])
 def test_printed_digits_are_read_at_the_measured_level(book_model, photo, reached):
     samples = printed_set(photo)
     fonts = {}
