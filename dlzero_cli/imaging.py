@@ -40,7 +40,8 @@ MIN_CONTRAST = 12.0
 SPECK = 0.1
 LABEL_SIDE = 256
 # Stroke weight: MNIST's digits have strokes about 2.6 pixels wide in 28x28 (the median
-# of 2 x area / perimeter over the test set); thinner strokes (printed digits) are thickened to it.
+# of 2 x area / perimeter over the test set); thinner strokes (printed digits) are
+# thickened to it.
 MNIST_STROKE = 2.6
 SUPERSAMPLE = 4
 MAX_THICKENING_STEPS = 4
