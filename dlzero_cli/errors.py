@@ -74,3 +74,9 @@ class DlzeroWarning(UserWarning):
     """Something dlzero worked around and the user should know (a cache it could not
     write, a stale cache it rebuilt): `warnings.warn(DlzeroWarning(line))`. The CLI shows
     each distinct one as one `warning: ...` line on stderr and carries on."""
+
+
+class TypedInputError(InputError):
+    """A value typed on `predict`'s command line (a literal row) is malformed: exit 2."""
+
+    exit_code = 2

@@ -6,26 +6,41 @@ batch), an IDX file (`*-ubyte`, `.idx`, optionally `.gz`), a `.csv` file (one sa
 row), a literal row of numbers such as `1,0`, or `-` for a `.npy` array or an image on
 standard input. Arrays are taken in the dataset's raw scale (0..255 for MNIST, 0..16
 for digits); the model applies its own normalisation. Nothing is ever unpickled.
+
+Every input is bounded before it is allocated: a `.npy` header's claimed size is checked
+against the bytes that are there and against MAX_INPUT_VALUES, images against the pixel
+limit in imaging.py. A malformed row typed on the command line is a TypedInputError
+(exit 2); a bad file is an InputError (exit 1). Values outside the range the model was
+trained on (0..pixel_max) are clipped to it, with one warning for the whole command.
 """
 
 from __future__ import annotations
 
 import io
+import math
 import re
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
+from numpy.lib import format as npy_format
 
 from dlzero_cli.data.idx import IdxError, read_idx
-from dlzero_cli.errors import InputError
+from dlzero_cli.errors import InputError, TypedInputError
 from dlzero_cli.imaging import IMAGE_SUFFIXES, open_gray, to_model_input
 
-LITERAL_ROW = re.compile(r"^\s*[-+]?[\d.]+(e[-+]?\d+)?(\s*,\s*[-+]?[\d.]+(e[-+]?\d+)?)*\s*$", re.I)
+# A command-line argument with a comma, or one number-like word, is a row, never a path
+# (unless such a file exists): `1.2.3,0` is a row whose first value is bad.
+NUMBER_LIKE = re.compile(r"\s*[-+]?([\d.]*\d[\d.]*(e[-+]?[\d.]*)?|inf|infinity|nan)\s*", re.I)
 NPY_MAGIC = b"\x93NUMPY"
 MAX_IDX_BYTES = 1 << 30
+# 50 million values (400 MB as float64): more than the MNIST training set (47,040,000).
+MAX_INPUT_VALUES = 50_000_000
+MAX_STDIN_BYTES = 1 << 30
+NPY_MAX_HEADER = 10_000  # numpy's own default for untrusted headers
 ARRAY_SUFFIXES = (".npy", ".csv")
+SHOWN_ROW_CHARS = 40
 
 
 @dataclass(frozen=True)
@@ -45,6 +60,19 @@ class Samples:
     x: np.ndarray  # (N, *shape), float64 in raw scale
 
 
+@dataclass(frozen=True)
+class InputProblem:
+    """One line for the user about the inputs. exit_code 0: a warning (the input was
+    still used); 1: a file could not be used; 2: something typed was malformed."""
+
+    line: str
+    exit_code: int
+
+    @property
+    def is_warning(self) -> bool:
+        return self.exit_code == 0
+
+
 def is_idx_name(path: Path) -> bool:
     name = path.name.lower().removesuffix(".gz")
     return name.endswith("ubyte") or name.endswith(".idx")
@@ -52,51 +80,137 @@ def is_idx_name(path: Path) -> bool:
 
 def read_inputs(
     args: list[str], spec: InputSpec, stdin: bytes | None = None
-) -> tuple[list[Samples], list[str]]:
-    """The samples of every readable input, and one error line per unreadable one.
+) -> tuple[list[Samples], list[InputProblem]]:
+    """The samples of every readable input, and one line per unreadable one (then at
+    most one warning, for values outside the trained range, which are clipped).
 
     A folder contributes each supported file in it (sorted by name); a bad file in a
     folder is reported on its own and does not spoil the others.
     """
     good: list[Samples] = []
-    errors: list[str] = []
+    problems: list[InputProblem] = []
     for arg in args:
         try:
             targets = _expand(arg)
         except InputError as exc:
-            errors.append(str(exc))
+            problems.append(InputProblem(str(exc), exc.exit_code))
             continue
         for target in targets:
             try:
                 good.append(_read_one(target, arg, spec, stdin))
             except InputError as exc:
-                errors.append(str(exc))
-    return good, errors
+                problems.append(InputProblem(str(exc), exc.exit_code))
+    clipped = [clip_to_range(samples, spec.pixel_max) for samples in good]
+    outside = [
+        samples.names[0] for samples, was in zip(good, clipped, strict=True) if was is not samples
+    ]
+    if outside:
+        problems.append(InputProblem(out_of_range_warning(outside, spec.pixel_max), 0))
+    return clipped, problems
+
+
+def clip_to_range(samples: Samples, pixel_max: float) -> Samples:
+    """`samples` itself when every value is within 0..pixel_max, else a clipped copy."""
+    x = samples.x
+    if x.size == 0 or (x.min() >= 0 and x.max() <= pixel_max):
+        return samples
+    return Samples(samples.names, np.clip(x, 0.0, pixel_max))
+
+
+def out_of_range_warning(names: list[str], pixel_max: float) -> str:
+    shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    return (
+        f"{shown}: values outside 0..{pixel_max:g}, the range this model was trained on; "
+        "predicted with them clipped to that range"
+    )
+
+
+def read_stdin(stream: BinaryIO) -> bytes:
+    """Standard input's bytes, refused past MAX_STDIN_BYTES rather than read forever."""
+    data = stream.read(MAX_STDIN_BYTES + 1)
+    if len(data) > MAX_STDIN_BYTES:
+        raise InputError(
+            f"-: more than {MAX_STDIN_BYTES:,} bytes on standard input; "
+            "give such a file by its name instead"
+        )
+    return data
 
 
 def _expand(arg: str) -> list[Path | str]:
-    if arg == "-" or (LITERAL_ROW.match(arg) and not Path(arg).exists()):
+    if arg == "-":
         return [arg]
     path = Path(arg)
-    if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.is_file() and _supported(p))
+    if _is_row(arg, path):
+        return [arg]
+    if _safe(path.is_dir):
+        try:
+            files = sorted(p for p in path.iterdir() if _supported(p) and _safe(p.is_file))
+        except OSError as exc:
+            raise InputError(f"{arg}: cannot list this folder: {exc.strerror}") from None
         if not files:
             raise InputError(f"{arg}: no images, .npy, .csv or IDX files in this folder")
         return list(files)
-    if path.is_file():
+    if _safe(path.is_file):
         return [path]
     raise InputError(f"{arg}: no such file or folder, and not a row of numbers like 1,0")
+
+
+def _safe(check) -> bool:
+    """A path test that is False, not an exception, for names too long or with NUL."""
+    try:
+        return bool(check())
+    except (OSError, ValueError):
+        return False
+
+
+def _is_row(arg: str, path: Path) -> bool:
+    if path.suffix.lower() in IMAGE_SUFFIXES + ARRAY_SUFFIXES or is_idx_name(path):
+        return False  # a missing `1.png` is a missing file, not a bad number
+    row_like = "," in arg or NUMBER_LIKE.fullmatch(arg) is not None
+    return row_like and not _safe(path.exists)
+
+
+def row_name(text: str) -> str:
+    """A typed row as it is shown: whole when short, else its start and its length."""
+    if len(text) <= SHOWN_ROW_CHARS:
+        return text
+    values = text.count(",") + 1
+    return f"{text[: SHOWN_ROW_CHARS - 3].rsplit(',', 1)[0]},... ({values} values)"
+
+
+def parse_row(text: str) -> np.ndarray:
+    """`1,0.5,3e2` -> float64 array; TypedInputError naming the first bad value."""
+    name = row_name(text)
+    fields = text.split(",")
+    values = []
+    for number, field in enumerate(fields, start=1):
+        try:
+            value = float(field)
+        except ValueError:
+            shown = field.strip() or "(empty)"
+            raise TypedInputError(
+                f"{name}: value {number} of {len(fields)}, {shown[:20]!r}, is not a number; "
+                "write a row as numbers separated by commas, like 0,1"
+            ) from None
+        if not math.isfinite(value):
+            raise TypedInputError(
+                f"{name}: value {number} of {len(fields)} is {field.strip()}; give finite numbers"
+            )
+        values.append(value)
+    return np.array(values, dtype=np.float64)
 
 
 def _read_one(target: Path | str, arg: str, spec: InputSpec, stdin: bytes | None) -> Samples:
     if isinstance(target, Path):
         return read_file(target, arg if target == Path(arg) else str(target), spec)
     if target == "-":
-        if stdin is None:
-            raise InputError("-: nothing on standard input")
+        if not stdin:
+            raise InputError(
+                "-: standard input was empty; pipe an image or a .npy array into it, "
+                "e.g. dlzero predict latest - < digit.png"
+            )
         return _from_bytes("-", stdin, spec)
-    row = np.array([float(v) for v in target.split(",")], dtype=np.float64)
-    return _as_samples(target, row, spec.shape)
+    return _as_samples(row_name(target), parse_row(target), spec.shape, typed=True)
 
 
 def _supported(path: Path) -> bool:
@@ -110,7 +224,12 @@ def read_file(path: Path, name: str, spec: InputSpec) -> Samples:
         image = to_model_input(open_gray(path, name), spec.shape, spec.pixel_max, spec.invert, name)
         return Samples([name], image[np.newaxis])
     if suffix == ".npy":
-        return _as_samples(name, _read_npy(_read_bytes(path, name), name), spec.shape)
+        try:
+            with path.open("rb") as file:
+                array = read_npy(file, path.stat().st_size, name)
+        except OSError as exc:
+            raise InputError(f"{name}: cannot read: {exc.strerror or 'I/O error'}") from None
+        return _as_samples(name, array, spec.shape)
     if suffix == ".csv":
         return _as_samples(name, _read_csv(path, name), spec.shape)
     if is_idx_name(path):
@@ -122,46 +241,113 @@ def read_file(path: Path, name: str, spec: InputSpec) -> Samples:
 
 
 def _read_bytes(path: Path, name: str) -> bytes:
+    """A whole (IDX) file, refused unread when it is larger than MAX_IDX_BYTES."""
     try:
+        size = path.stat().st_size
+        if size > MAX_IDX_BYTES:
+            raise InputError(
+                f"{name}: {size:,} bytes is more than predict reads ({MAX_IDX_BYTES:,}); "
+                "split the file"
+            )
         return path.read_bytes()
     except OSError as exc:
-        raise InputError(f"{name}: cannot read: {exc.strerror}") from None
+        raise InputError(f"{name}: cannot read: {exc.strerror or 'I/O error'}") from None
 
 
 def _from_bytes(name: str, data: bytes, spec: InputSpec) -> Samples:
     """Standard input: a .npy array if it starts like one, else an image."""
     if data.startswith(NPY_MAGIC):
-        return _as_samples(name, _read_npy(data, name), spec.shape)
+        return _as_samples(name, read_npy(io.BytesIO(data), len(data), name), spec.shape)
     image = to_model_input(open_gray(data, name), spec.shape, spec.pixel_max, spec.invert, name)
     return Samples([name], image[np.newaxis])
 
 
-def _read_npy(data: bytes, name: str) -> np.ndarray:
+def read_npy(file: BinaryIO, size: int, name: str) -> np.ndarray:
+    """A plain numeric .npy array from `file` (`size` bytes long), as float64.
+
+    The header is read and checked first: a dtype of real numbers or bools (never
+    objects: nothing is unpickled), a claimed size that the file's bytes hold and that
+    is at most MAX_INPUT_VALUES values. Only then is the payload read.
+    """
     try:
-        array = np.load(io.BytesIO(data), allow_pickle=False)
-    except ValueError as exc:
-        raise InputError(f"{name}: not a plain numeric .npy array ({exc})") from None
-    except (OSError, EOFError, zipfile.BadZipFile) as exc:
-        raise InputError(f"{name}: unreadable .npy file ({exc})") from None
-    if not isinstance(array, np.ndarray):
-        raise InputError(f"{name}: holds several arrays (.npz); give one .npy array")
-    if not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
-        raise InputError(f"{name}: array of {array.dtype}, expected numbers")
+        version = npy_format.read_magic(file)
+        if version == (1, 0):
+            header = npy_format.read_array_header_1_0(file, max_header_size=NPY_MAX_HEADER)
+        elif version == (2, 0):
+            header = npy_format.read_array_header_2_0(file, max_header_size=NPY_MAX_HEADER)
+        else:
+            raise InputError(
+                f"{name}: .npy format version {version[0]}.{version[1]} is not supported"
+            )
+    except InputError:
+        raise
+    except Exception:  # noqa: BLE001  numpy parses the untrusted header text; it raises
+        # ValueError, SyntaxError, tokenize.TokenError, ... whatever the damage is.
+        raise InputError(f"{name}: not a .npy file, or its header is damaged") from None
+    shape, fortran_order, dtype = header
+    _check_npy_dtype(dtype, name)
+    if any(dim < 0 for dim in shape):
+        raise InputError(f"{name}: the header's shape {shape} has a negative size")
+    values = math.prod(shape)
+    claimed = values * dtype.itemsize
+    available = size - file.tell()
+    if claimed > available:
+        raise InputError(
+            f"{name}: the header claims shape {shape} ({claimed:,} bytes of {dtype.name}) but "
+            f"the file holds {max(available, 0):,} bytes after it; the file is truncated or damaged"
+        )
+    if values > MAX_INPUT_VALUES:
+        raise InputError(
+            f"{name}: {values:,} values is more than predict reads at once "
+            f"({MAX_INPUT_VALUES:,}); split the array into smaller files"
+        )
+    payload = file.read(claimed)
+    if len(payload) < claimed:
+        raise InputError(f"{name}: the file ended before its {claimed:,} bytes of data")
+    array = np.frombuffer(payload, dtype=dtype, count=values)
+    array = array.reshape(shape, order="F" if fortran_order else "C")
     return array.astype(np.float64)
+
+
+def _check_npy_dtype(dtype: np.dtype, name: str) -> None:
+    if dtype.hasobject:
+        raise InputError(
+            f"{name}: not a plain numeric .npy array: it holds Python objects, "
+            "which dlzero never unpickles"
+        )
+    if dtype.fields is not None or dtype.subdtype is not None or dtype.kind not in "biuf":
+        kind = "records" if dtype.fields is not None else dtype.name
+        raise InputError(
+            f"{name}: not a plain numeric .npy array: an array of {kind}; "
+            "give real numbers (integers, floats or bools)"
+        )
 
 
 def _read_idx(data: bytes, name: str) -> np.ndarray:
     try:
-        return read_idx(data, name, MAX_IDX_BYTES).astype(np.float64)
+        array = read_idx(data, name, MAX_IDX_BYTES)
     except IdxError as exc:
         raise InputError(str(exc)) from None
+    if array.size > MAX_INPUT_VALUES:
+        raise InputError(
+            f"{name}: {array.size:,} values is more than predict reads at once "
+            f"({MAX_INPUT_VALUES:,}); split the file"
+        )
+    return array.astype(np.float64)
 
 
 def _read_csv(path: Path, name: str) -> np.ndarray:
     try:
+        size = path.stat().st_size
+        if size > MAX_INPUT_VALUES * 2:  # at least a digit and a comma per value
+            raise InputError(
+                f"{name}: {size:,} bytes holds more values than predict reads at once "
+                f"({MAX_INPUT_VALUES:,}); split the file"
+            )
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{name}: unreadable text file ({exc})") from None
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise InputError(f"{name}: unreadable text file ({reason or 'I/O error'})") from None
     rows = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -178,9 +364,12 @@ def _read_csv(path: Path, name: str) -> np.ndarray:
     return np.array(rows, dtype=np.float64)
 
 
-def _as_samples(name: str, array: np.ndarray, input_shape: tuple[int, ...]) -> Samples:
+def _as_samples(
+    name: str, array: np.ndarray, input_shape: tuple[int, ...], typed: bool = False
+) -> Samples:
     """One sample is any array of exactly the model's input size (784 values, or 28x28);
     a batch is N such samples along the first axis."""
+    error = TypedInputError if typed else InputError
     size = int(np.prod(input_shape))
     if array.size == size:
         batch = array.reshape(1, *input_shape)
@@ -190,10 +379,11 @@ def _as_samples(name: str, array: np.ndarray, input_shape: tuple[int, ...]) -> S
         names = [f"{name}[{i}]" for i in range(batch.shape[0])]
     else:
         shape = "x".join(map(str, input_shape))
-        raise InputError(
-            f"{name}: shape {array.shape} does not fit the model's input {shape} "
+        got = f"{array.size} values" if typed else f"shape {array.shape}"
+        raise error(
+            f"{name}: {got} does not fit the model's input {shape} "
             f"({size} values); give one sample or a batch (N, {size})"
         )
     if not np.all(np.isfinite(batch)):
-        raise InputError(f"{name}: contains NaN or infinite values")
+        raise error(f"{name}: contains NaN or infinite values; give finite numbers")
     return Samples(names, batch)

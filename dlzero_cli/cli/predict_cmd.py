@@ -67,24 +67,30 @@ def predict_command(
     ```
     """
     from dlzero_cli.errors import UsageError
+    from dlzero_cli.inputs import read_stdin
     from dlzero_cli.runs.folder import RunFolder
     from dlzero_cli.runs.reports import predict_inputs
 
     if as_json and as_csv:
         raise UsageError("--json and --csv: choose one output format")
     folder = RunFolder.find(run, runs_dir_or_default(runs_dir))
-    stdin = sys.stdin.buffer.read() if "-" in inputs else None
-    predictions, errors = predict_inputs(folder, inputs, top_k, invert.value, stdin)
+    stdin = read_stdin(sys.stdin.buffer) if "-" in inputs else None
+    predictions, problems = predict_inputs(folder, inputs, top_k, invert.value, stdin)
     if as_json:
         print(json.dumps([p.as_dict() for p in predictions]))
     elif as_csv:
         _write_csv(predictions)
     else:
         _print_predictions(predictions)
-    for line in errors:
-        report_error(line)
-    if errors:
-        raise typer.Exit(1)
+    for problem in problems:
+        if problem.is_warning:
+            print(f"warning: {problem.line}", file=sys.stderr)
+        else:
+            report_error(problem.line)
+    # 2 when something typed was malformed, 1 when a file could not be used, else 0.
+    code = max((problem.exit_code for problem in problems), default=0)
+    if code:
+        raise typer.Exit(code)
 
 
 def _write_csv(predictions: list[Prediction]) -> None:

@@ -18,7 +18,7 @@ from dlzero_cli.data.catalog import DATASETS, Dataset
 from dlzero_cli.data.splits import limit_samples
 from dlzero_cli.errors import DlzeroError, UsageError
 from dlzero_cli.evaluation import Progress, evaluate
-from dlzero_cli.inputs import InputSpec, read_inputs
+from dlzero_cli.inputs import InputProblem, InputSpec, read_inputs
 from dlzero_cli.model import Model
 from dlzero_cli.runs.documents import EvalReport
 from dlzero_cli.runs.folder import RunFolder, utc_now
@@ -148,8 +148,9 @@ def predict_inputs(
     top_k: int,
     invert: str = "auto",
     stdin: bytes | None = None,
-) -> tuple[list[Prediction], list[str]]:
-    """Predictions for every readable input, and one error line per unreadable one."""
+) -> tuple[list[Prediction], list[InputProblem]]:
+    """Predictions for every readable input, and one line per unreadable one (and at
+    most one warning about values outside the trained range)."""
     model = folder.read_model()
     spec = InputSpec(model.input_shape, model.normalizer.pixel_max, invert)
     read, errors = read_inputs(inputs, spec, stdin)
