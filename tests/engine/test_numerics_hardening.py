@@ -104,3 +104,37 @@ def test_padded_max_pooling_on_negative_inputs_matches_a_direct_loop(size, strid
     for index, where in winner.items():
         expected_dx[where] += dout[index]
     np.testing.assert_allclose(dx, expected_dx, rtol=0, atol=1e-15)
+
+
+# --------------------------------------------------------------------------- Nesterov
+
+
+def _first_step(name: str) -> float:
+    from dlzero_cli.engine.optim import OPTIMIZERS
+
+    W = np.zeros(1)
+    optimizer = OPTIMIZERS.get(name)({"0.W": W}, lr=0.1, momentum=0.9)
+    optimizer.step({"0.W": np.ones(1)})
+    return float(-W[0] / 0.1)  # in units of lr g
+
+
+def test_nesterov_first_step_is_one_point_nine_lr_g_and_the_book_keeps_its_own_name():
+    assert _first_step("nesterov") == pytest.approx(1.9, rel=1e-14)
+    assert _first_step("nesterov_book") == pytest.approx(2.71, rel=1e-14)
+    assert _first_step("momentum") == pytest.approx(1.0, rel=1e-14)
+
+
+def test_both_nesterovs_keep_momentums_state_so_checkpoints_load_either_way():
+    from dlzero_cli.engine.optim import OPTIMIZERS
+
+    rng = np.random.default_rng(0)
+    states = {}
+    for name in ("momentum", "nesterov", "nesterov_book"):
+        params = {"0.W": rng.standard_normal((2, 3)), "0.b": np.zeros(3)}
+        optimizer = OPTIMIZERS.get(name)(params, lr=0.1)
+        optimizer.step({k: np.ones_like(v) for k, v in params.items()})
+        states[name] = optimizer.state_dict()
+    assert {tuple(sorted(s)) for s in states.values()} == {("v.0.W", "v.0.b")}
+    # The velocity after one step is -lr g for all three: the same quantity.
+    for state in states.values():
+        np.testing.assert_allclose(state["v.0.W"], -0.1 * np.ones((2, 3)))
