@@ -344,6 +344,7 @@ class MaxPool2D(_Pool):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self._x_shape = x.shape
+        self.trained_forward = self.training
         self._tiled = self.tiles(x.shape[2], x.shape[3])  # backward takes the same path
         if self._tiled:
             return self._forward_tiles(x)
@@ -363,6 +364,7 @@ class MaxPool2D(_Pool):
         return out.transpose(1, 0, 2, 3)
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
+        self.require_training_forward()  # the tiled path keeps its winners in training only
         n, c, h, w = self._x_shape
         k, s = self.size, self.stride
         if self._tiled:

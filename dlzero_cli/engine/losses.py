@@ -29,6 +29,7 @@ from dlzero_cli.engine.activations import OUTPUTS
 from dlzero_cli.engine.layers import Layer
 from dlzero_cli.engine.registry import Registry
 
+
 class SoftmaxCrossEntropy:
     """Softmax then categorical cross-entropy on (N, C) logits, fused.
 

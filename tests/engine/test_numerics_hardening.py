@@ -138,3 +138,123 @@ def test_both_nesterovs_keep_momentums_state_so_checkpoints_load_either_way():
     # The velocity after one step is -lr g for all three: the same quantity.
     for state in states.values():
         np.testing.assert_allclose(state["v.0.W"], -0.1 * np.ones((2, 3)))
+
+
+# --------------------------------------------------------------------------- backward after eval
+
+
+def _image_layers(rng):
+    from dlzero_cli.engine.conv import AvgPool2D, Conv2D, Flatten
+    from dlzero_cli.engine.layers import BatchNorm
+
+    conv = Conv2D(rng.standard_normal((2, 2, 3, 3)), rng.standard_normal(2), 1, 1)
+    return {
+        "conv": conv,
+        "maxpool": MaxPool2D(2),  # tiles a 4x4 input: the fast path
+        "maxpool padded": MaxPool2D(3, 2, 1),
+        "avgpool": AvgPool2D(2),
+        "flatten": Flatten(),
+        "batchnorm2d": BatchNorm(2, np.float64, spatial=True),
+    }
+
+
+def _flat_layers(rng):
+    from dlzero_cli.engine.activations import Identity, ReLU, Sigmoid, Tanh
+    from dlzero_cli.engine.layers import Affine, BatchNorm, Dropout
+
+    return {
+        "dense": Affine(rng.standard_normal((6, 3)), rng.standard_normal(3)),
+        "batchnorm": BatchNorm(6, np.float64),
+        "dropout": Dropout(0.5, np.random.default_rng(1)),
+        "dropout book": Dropout(0.5, np.random.default_rng(1), scale="inference"),
+        "relu": ReLU(),
+        "sigmoid": Sigmoid(),
+        "tanh": Tanh(),
+        "identity": Identity(),
+    }
+
+
+def _every_kind(rng):
+    cases = [(name, layer, (4, 2, 4, 4)) for name, layer in _image_layers(rng).items()]
+    cases += [(name, layer, (4, 6)) for name, layer in _flat_layers(rng).items()]
+    return cases
+
+
+def test_the_cases_cover_every_trainable_layer_kind():
+    from dlzero_cli.engine.layers import LAYERS
+
+    kinds = {layer.kind for _, layer, _ in _every_kind(np.random.default_rng(0))}
+    assert kinds == set(LAYERS.names()) - {"step"}  # step has no backward at all
+
+
+@pytest.mark.parametrize("index", range(14))
+def test_backward_after_an_eval_forward_is_right_or_a_clear_error(index):
+    """Train on batch A, then an eval-mode forward on batch B: backward must be the
+    gradient of that eval-mode forward at B, or an EngineError; never A's state."""
+    from dlzero_cli.engine.gradcheck import numerical_gradient, relative_error
+    from dlzero_cli.errors import EngineError
+
+    rng = np.random.default_rng(index)
+    name, layer, shape = _every_kind(rng)[index]
+    a, b = rng.standard_normal(shape), rng.standard_normal(shape)
+    layer.training = True
+    out_a = layer.forward(a)
+    layer.training = False
+    out_b = layer.forward(b).copy()
+    dout = rng.standard_normal(out_b.shape)
+    assert out_a.shape == out_b.shape
+    try:
+        dx = layer.backward(dout).copy()
+    except EngineError as error:
+        assert "backward needs a training-mode forward first" in str(error), name
+        return
+
+    def loss() -> float:
+        return float(np.sum(layer.forward(b) * dout))
+
+    assert relative_error(dx, numerical_gradient(loss, b)) < 1e-7, name
+
+
+def test_layers_that_keep_less_at_inference_refuse_backward_after_eval():
+    from dlzero_cli.engine.activations import ReLU
+    from dlzero_cli.engine.layers import BatchNorm
+    from dlzero_cli.errors import EngineError
+
+    for layer, x in [
+        (ReLU(), np.ones((2, 3))),
+        (BatchNorm(3, np.float64), np.ones((2, 3))),
+        (MaxPool2D(2), np.ones((1, 1, 4, 4))),
+    ]:
+        layer.training = False
+        layer.forward(x)
+        with pytest.raises(EngineError, match=f"^{layer.kind}: backward needs a training-mode"):
+            layer.backward(np.ones_like(layer.forward(x)))
+
+
+def test_a_network_refuses_backward_after_eval_including_the_fused_step():
+    from dlzero_cli.engine.activations import ReLU
+    from dlzero_cli.engine.conv import Conv2D, Flatten
+    from dlzero_cli.engine.fused import ConvReluPool
+    from dlzero_cli.engine.layers import Affine
+    from dlzero_cli.engine.network import Sequential
+    from dlzero_cli.errors import EngineError
+
+    rng = np.random.default_rng(0)
+    conv = Conv2D(rng.standard_normal((2, 1, 3, 3)), np.zeros(2), 1, 1)
+    network = Sequential(
+        [Affine(rng.standard_normal((4, 4)), np.zeros(4)), ReLU(), Affine(np.eye(4), np.zeros(4))]
+    )
+    images = Sequential([conv, ReLU(), MaxPool2D(2), Flatten()])
+    assert isinstance(images._plan[0], ConvReluPool)
+    cases = [(network, rng.standard_normal((3, 4))), (images, rng.standard_normal((3, 1, 4, 4)))]
+    for net, x in cases:
+        net.train()
+        first = net.forward(x).copy()
+        dx_train = net.backward(np.ones_like(first))
+        assert np.all(np.isfinite(dx_train))
+        net.eval()
+        out = net.forward(x + 1)
+        with pytest.raises(EngineError, match="backward needs a training-mode forward first"):
+            net.backward(np.ones_like(out))
+        net.train()  # and a training forward makes it work again
+        net.backward(np.ones_like(net.forward(x)))
