@@ -65,6 +65,8 @@ class Layer:
     # (dropout, batch norm): central differences need two passes that differ only in
     # the nudged parameter.
     repeatable: ClassVar[bool] = True
+    # The fewest samples a training batch may have (batch norm: 2, see BatchNorm).
+    min_batch: ClassVar[int] = 1
     # How an activation's outputs get stuck, for run diagnostics: sigmoid and tanh
     # saturate near their bounds, ReLU dies at zero. Each kind declares its own
     # `health`; layers that cannot get stuck report nothing.
@@ -242,6 +244,10 @@ class BatchNorm(Layer):
     )
     passes_scores = True
     repeatable = False
+    # One sample is its own mean: the output is beta, the gradient 0 and the running
+    # variance moves towards 0. Samplers never make such batches for a network with
+    # batch norm (data/batching.py); a caller that does gets an EngineError.
+    min_batch = 2
 
     def __init__(
         self,
@@ -287,6 +293,12 @@ class BatchNorm(Layer):
         return "batchnorm2d" if self.spatial else "batchnorm"  # PyTorch's names
 
     def forward(self, x: np.ndarray) -> np.ndarray:
+        if self.training and x.shape[0] < self.min_batch:
+            raise EngineError(
+                f"batchnorm cannot train on a batch of {x.shape[0]} sample: its mean is the "
+                "sample itself, so the output is beta and the gradient 0; use batches of at "
+                f"least {self.min_batch} samples"
+            )
         if not self.spatial:
             return self._forward(x)
         self._shape = x.shape
