@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from dlzero_cli.cli.common import fmt, stdout
+from dlzero_cli.cli.common import fmt, stderr, stdout
 from dlzero_cli.runs.lifecycle import RunCallbacks
 
 if TYPE_CHECKING:
@@ -70,6 +70,9 @@ class LogDisplay(RunCallbacks):
     def epoch_started(self, epoch: int, epochs: int, steps: int) -> None:
         self.epochs = epochs
 
+    def notice(self, message: str) -> None:
+        stderr.print(f"note: {message}", soft_wrap=True, markup=False)
+
     def epoch_done(self, record: EpochRecord) -> None:
         every = math.ceil(self.epochs / MAX_LOG_LINES)
         if record.epoch in (1, self.epochs) or record.epoch % every == 0:
@@ -98,6 +101,9 @@ class BarDisplay(RunCallbacks):
     def run_started(self, folder: RunFolder, model: Model, splits: dict[str, Arrays]) -> None:
         print_network(model, self.batch)
         stdout.print(run_line(folder, model, splits))
+
+    def notice(self, message: str) -> None:
+        stderr.print(f"note: {message}", soft_wrap=True, markup=False)
 
     def epoch_started(self, epoch: int, epochs: int, steps: int) -> None:
         if self.task is None:
