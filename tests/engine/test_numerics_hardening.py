@@ -258,3 +258,93 @@ def test_a_network_refuses_backward_after_eval_including_the_fused_step():
             net.backward(np.ones_like(out))
         net.train()  # and a training forward makes it work again
         net.backward(np.ones_like(net.forward(x)))
+
+
+# --------------------------------------------------------------------------- batch of one
+
+
+def _old_shuffled_batches(n, batch_size, rng):
+    order = rng.permutation(n)
+    for start in range(0, n, batch_size):
+        yield order[start : start + batch_size]
+
+
+@pytest.mark.parametrize(
+    ("n", "batch_size"), [(65, 32), (64, 32), (1, 5), (7, 3), (100, 1), (3, 2)]
+)
+def test_shuffled_batches_without_batch_norm_are_as_before(n, batch_size):
+    from dlzero_cli.data.batching import SAMPLERS
+
+    old = list(_old_shuffled_batches(n, batch_size, np.random.default_rng(4)))
+    rng = np.random.default_rng(4)
+    new = list(SAMPLERS.get("shuffle")(n, batch_size, rng))
+    assert len(old) == len(new)
+    assert all(np.array_equal(a, b) for a, b in zip(old, new, strict=True))
+
+
+@pytest.mark.parametrize(("n", "batch_size"), [(65, 32), (64, 32), (7, 3), (3, 2), (2, 1)])
+def test_with_batch_norm_a_last_batch_of_one_joins_the_one_before(n, batch_size):
+    from dlzero_cli.data.batching import SAMPLERS, merged_leftover
+
+    plain_rng, merged_rng = np.random.default_rng(4), np.random.default_rng(4)
+    plain = list(SAMPLERS.get("shuffle")(n, batch_size, plain_rng))
+    merged = list(SAMPLERS.get("shuffle")(n, batch_size, merged_rng, 2))
+    assert min(len(b) for b in merged) >= 2 or batch_size == 1
+    np.testing.assert_array_equal(np.concatenate(plain), np.concatenate(merged))  # each once
+    assert plain_rng.random() == merged_rng.random()  # the same draws from the generator
+    leftover = merged_leftover("shuffle", n, batch_size, 2)
+    if n % batch_size == 1 and batch_size > 1:
+        assert leftover == 1 and len(merged) == len(plain) - 1
+        assert len(merged[-1]) == batch_size + 1
+    elif batch_size > 1:
+        assert leftover == 0
+        assert all(np.array_equal(a, b) for a, b in zip(plain, merged, strict=True))
+
+
+def test_batch_norm_refuses_to_train_on_one_sample_but_infers_on_one():
+    from dlzero_cli.engine.layers import BatchNorm
+    from dlzero_cli.errors import EngineError
+
+    layer = BatchNorm(3, np.float64, spatial=False)
+    layer.training = True
+    with pytest.raises(EngineError, match="batchnorm cannot train on a batch of 1 sample"):
+        layer.forward(np.ones((1, 3)))
+    np.testing.assert_array_equal(layer.buffers["running_var"], np.ones(3))  # untouched
+    layer.training = False
+    assert layer.forward(np.ones((1, 3))).shape == (1, 3)
+
+
+BN_RUN = """name: bn-leftover
+data:
+  dataset: digits
+  validation: 0
+  limit: 65
+model:
+  layers: 64-16-10
+  activation: relu
+  batch_norm: BN
+loss: cross_entropy
+train:
+  epochs: 2
+  batch_size: 32
+"""
+
+
+def test_train_says_when_batch_norm_merges_a_single_sample(write_config, cli):
+    result = cli("train", str(write_config(BN_RUN.replace("BN", "true"))))
+    assert result.exit_code == 0, result.output
+    notes = [line for line in result.stderr.splitlines() if line.startswith("note:")]
+    assert notes == [
+        "note: batch norm: each epoch's last batch would hold 1 sample; it joins the batch "
+        "before it (65 training samples, batch_size 32)"
+    ]
+    result = cli("train", str(write_config(BN_RUN.replace("BN", "false"), "plain.yaml")))
+    assert result.exit_code == 0 and "note:" not in result.stderr
+
+
+def test_a_batch_size_of_one_with_batch_norm_is_a_config_error(write_config, cli):
+    path = write_config(BN_RUN.replace("BN", "true").replace("batch_size: 32", "batch_size: 1"))
+    result = cli("train", str(path))
+    assert result.exit_code == 2
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"error: {path}:13: train.batch_size: got 1; batch norm needs")
