@@ -296,8 +296,8 @@ class BatchNorm(Layer):
         if self.training and x.shape[0] < self.min_batch:
             raise EngineError(
                 f"batchnorm cannot train on a batch of {x.shape[0]} sample: its mean is the "
-                "sample itself, so the output is beta and the gradient 0; use batches of at "
-                f"least {self.min_batch} samples"
+                "sample itself, so the output is beta and the gradient 0; batches need at "
+                f"least {self.min_batch} samples (a larger batch size, or more training data)"
             )
         if not self.spatial:
             return self._forward(x)
