@@ -65,7 +65,9 @@ class SigmoidCrossEntropy:
     usual binary cross-entropy. Per unit the loss is
     -(t log sigmoid(z) + (1 - t) log(1 - sigmoid(z))) = max(z, 0) - t z + log1p(exp(-|z|)),
     summed over units and averaged over the batch; exp never sees a positive argument,
-    so no logit overflows. The gradient is (sigmoid(z) - t) / N: a logit of 40 with
+    so no logit overflows. With 0/1 targets max(z, 0) - t z is max(-z, 0) where t = 1
+    and max(z, 0) where t = 0, which also keeps an infinite logit on the right side at
+    0 rather than inf - inf. The gradient is (sigmoid(z) - t) / N: a logit of 40 with
     target 0 gives 1/N, as it should (the unfused pair gave 0).
     """
 
@@ -73,7 +75,8 @@ class SigmoidCrossEntropy:
         t = F.encode_targets(labels, logits.shape[1], logits.dtype)
         self.y = F.sigmoid(logits)
         self._t = t
-        loss = np.maximum(logits, 0) - t * logits + np.log1p(np.exp(-np.abs(logits)))
+        loss = np.maximum(np.where(t > 0, -logits, logits), 0)
+        loss += np.log1p(np.exp(-np.abs(logits)))
         return float(loss.sum() / logits.shape[0])
 
     def backward(self) -> np.ndarray:

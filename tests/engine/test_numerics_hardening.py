@@ -37,6 +37,14 @@ def test_sigmoid_cross_entropy_is_finite_for_huge_logits():
     np.testing.assert_allclose(criterion.backward(), [[1.0, 0.0, -0.5]])
 
 
+def test_sigmoid_cross_entropy_of_infinite_logits_warns_nothing():
+    criterion = make_criterion("cross_entropy", "sigmoid")
+    logits = np.array([[np.inf], [-np.inf], [np.inf]])
+    assert criterion.forward(logits, np.array([1, 0, 0])) == np.inf  # the wrong one: inf
+    assert criterion.forward(logits[:2], np.array([1, 0])) == 0.0  # both right: 0
+    np.testing.assert_array_equal(criterion.backward(), [[0.0], [0.0]])
+
+
 # --------------------------------------------------------------------------- max pooling
 
 
