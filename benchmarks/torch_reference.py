@@ -214,6 +214,28 @@ def losses(s: Store, rng: np.random.Generator) -> None:
             s[f"loss/{case}/{k}"] = v
 
 
+def network(s: Store, rng: np.random.Generator) -> None:
+    """conv -> relu -> maxpool -> flatten -> dense, softmax + cross-entropy: the steps
+    dlzero fuses (conv, ReLU and a tiling max pool run as one) against PyTorch's."""
+    x, labels = rng.standard_normal((3, 1, 6, 6)), np.array([0, 3, 1])
+    conv_W, conv_b = rng.standard_normal((2, 1, 3, 3)), rng.standard_normal(2)
+    dense_W, dense_b = rng.standard_normal((18, 4)), rng.standard_normal(4)
+    params = [leaf(a) for a in (conv_W, conv_b, dense_W, dense_b)]
+    hidden = TF.max_pool2d(
+        torch.relu(TF.conv2d(torch.tensor(x), params[0], params[1], padding=1)), 2
+    )
+    logits = TF.linear(hidden.flatten(1), params[2].T, params[3])
+    loss = TF.cross_entropy(logits, torch.tensor(labels))
+    loss.backward()
+    values = dict(
+        x=x, labels=labels, conv_W=conv_W, conv_b=conv_b, dense_W=dense_W, dense_b=dense_b,
+        loss=loss, d_conv_W=params[0].grad, d_conv_b=params[1].grad,
+        d_dense_W=params[2].grad, d_dense_b=params[3].grad,
+    )  # fmt: skip
+    for k, v in values.items():
+        s[f"network/{k}"] = v
+
+
 # --------------------------------------------------------------------------- optimizers
 
 # (dlzero name, dlzero settings, PyTorch optimizer, its settings for the W and b groups)
@@ -346,7 +368,8 @@ def main() -> None:
     args = parser.parse_args()
     s = Store()
     rng = np.random.default_rng(20261130)
-    for family in (dense, conv, pooling, batchnorm, dropout, activations, losses, optimizers):
+    families = (dense, conv, pooling, batchnorm, dropout, activations, losses, network)
+    for family in (*families, optimizers):
         family(s, rng)
     schedules(s)
     initialisers(s)

@@ -157,6 +157,31 @@ def test_every_loss_case_is_compared(ref):
     assert set(cases(ref, "loss")) == set(LOSS_PAIRS)
 
 
+def test_a_network_through_the_fused_step(ref):
+    from dlzero_cli.engine.activations import ReLU
+    from dlzero_cli.engine.conv import Flatten
+    from dlzero_cli.engine.fused import ConvReluPool
+    from dlzero_cli.engine.network import Sequential
+
+    g = lambda key: ref[f"network/{key}"]  # noqa: E731
+    conv = Conv2D(g("conv_W").copy(), g("conv_b").copy(), 1, 1)
+    dense = Affine(g("dense_W").copy(), g("dense_b").copy())
+    network = Sequential([conv, ReLU(), MaxPool2D(2), Flatten(), dense])
+    assert isinstance(network._plan[0], ConvReluPool)
+    network.train()
+    criterion = make_criterion("cross_entropy", "softmax")
+    loss = criterion.forward(network.forward(g("x").copy()), g("labels").astype(np.int64))
+    network.backward(criterion.backward())
+    close(np.array(loss), g("loss"), "network loss")
+    for ours, key in [
+        (conv.grads["W"], "d_conv_W"),
+        (conv.grads["b"], "d_conv_b"),
+        (dense.grads["W"], "d_dense_W"),
+        (dense.grads["b"], "d_dense_b"),
+    ]:
+        close(ours, g(key), f"network {key}")
+
+
 def test_optimizer_trajectories(ref):
     X, Y = ref["optim/X"], ref["optim/Y"]
     compared = []
