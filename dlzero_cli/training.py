@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from dlzero_cli.config import TrainConfig
-from dlzero_cli.data.batching import SAMPLERS
+from dlzero_cli.data.batching import SAMPLERS, merged_leftover
 from dlzero_cli.data.datasets import Arrays
 from dlzero_cli.engine import functional as F
 from dlzero_cli.engine.gradcheck import numerical_gradient
@@ -84,9 +84,13 @@ class FitCallbacks:
 
     def epoch_done(self, record: EpochRecord) -> None: ...
 
+    def notice(self, message: str) -> None:
+        """One line the user should see once (how the batches were made)."""
 
-def steps_per_epoch(n: int, batch_size: int, sampling: str) -> int:
-    return sum(1 for _ in SAMPLERS.get(sampling)(n, batch_size, np.random.default_rng(0)))
+
+def steps_per_epoch(n: int, batch_size: int, sampling: str, min_batch: int = 1) -> int:
+    batches = SAMPLERS.get(sampling)(n, batch_size, np.random.default_rng(0), min_batch)
+    return sum(1 for _ in batches)
 
 
 def make_optimizer(model: Model, settings: TrainConfig) -> Optimizer:
@@ -256,7 +260,14 @@ def _run_epochs(
     sampler = SAMPLERS.get(settings.sampling)
     grads = network.named_grads()
     n = len(train)
-    steps = steps_per_epoch(n, settings.batch_size, settings.sampling)
+    min_batch = network.min_batch  # 2 with batch norm: see data/batching.py
+    steps = steps_per_epoch(n, settings.batch_size, settings.sampling, min_batch)
+    leftover = merged_leftover(settings.sampling, n, settings.batch_size, min_batch)
+    if leftover:
+        callbacks.notice(
+            f"batch norm: each epoch's last batch would hold {leftover} sample; it joins the "
+            f"batch before it ({n} training samples, batch_size {settings.batch_size})"
+        )
     metric, mode = settings.monitor(val is not None and len(val) > 0)
     stopping = settings.early_stopping
     schedule = settings.schedule
@@ -274,7 +285,7 @@ def _run_epochs(
         measuring = probe is not None and probe.wants(epoch)
         callbacks.epoch_started(epoch, settings.epochs, steps)
         loss_sum, correct, seen = 0.0, 0, 0
-        for step, indices in enumerate(sampler(n, settings.batch_size, rng), start=1):
+        for step, indices in enumerate(sampler(n, settings.batch_size, rng, min_batch), start=1):
             labels = train.y[indices]
             x = model.prepare(train.x[indices])
             loss = criterion.forward(network.forward(x), labels)

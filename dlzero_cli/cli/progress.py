@@ -91,6 +91,9 @@ class LogDisplay(RunCallbacks):
     def epoch_started(self, epoch: int, epochs: int, steps: int) -> None:
         self.epochs = epochs
 
+    def notice(self, message: str) -> None:
+        stderr.print(f"note: {message}", soft_wrap=True, markup=False)
+
     def epoch_done(self, record: EpochRecord) -> None:
         if _epoch_shown(record.epoch, self.epochs):
             print(epoch_line(record, self.epochs), flush=True)
@@ -121,6 +124,9 @@ class BarDisplay(RunCallbacks):
     def run_started(self, folder: RunFolder, model: Model, splits: dict[str, Arrays]) -> None:
         print_network(model, self.batch)
         stdout.print(run_line(folder, model, splits))
+
+    def notice(self, message: str) -> None:
+        stderr.print(f"note: {message}", soft_wrap=True, markup=False)
 
     def epoch_started(self, epoch: int, epochs: int, steps: int) -> None:
         self.epochs = epochs

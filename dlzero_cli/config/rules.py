@@ -10,12 +10,12 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
-from dlzero_cli.config.layers import Compiled, LayerProblem, compile_layers
+from dlzero_cli.config.layers import Compiled, LayerProblem, compile_layers, split_entry
 from dlzero_cli.config.schema import Config, KeyPath, describe_error
 from dlzero_cli.config.source import ConfigSource
 from dlzero_cli.data.catalog import DATASETS, Dataset
 from dlzero_cli.engine.activations import ACTIVATIONS
-from dlzero_cli.engine.layers import Affine
+from dlzero_cli.engine.layers import LAYERS, Affine
 from dlzero_cli.engine.losses import LOSSES
 from dlzero_cli.errors import ConfigError
 
@@ -106,6 +106,23 @@ def consistency_problems(config: Config) -> Iterable[tuple[KeyPath, str]]:
         )
         yield ("train", "early_stopping", "metric"), message
     yield from numerical_problems(config)
+    yield from batch_problems(config)
+
+
+def batch_problems(config: Config) -> Iterable[tuple[KeyPath, str]]:
+    """Batch norm cannot train on a batch of one sample (engine: Layer.min_batch)."""
+    try:
+        kinds = [LAYERS.get(split_entry(e, ())[0]) for e in config.model.entries()]
+    except LayerProblem:
+        return  # reported by layer_problems
+    need = max((kind.min_batch for kind in kinds), default=1)
+    if config.train.batch_size < need:
+        yield (
+            ("train", "batch_size"),
+            f"got {config.train.batch_size}; batch norm needs batches of at least {need} "
+            "samples (one sample is its own mean: the output would be beta and the gradient "
+            "0); use a larger batch_size or remove batch norm",
+        )
 
 
 def numerical_problems(config: Config) -> Iterable[tuple[KeyPath, str]]:

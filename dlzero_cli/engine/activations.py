@@ -61,11 +61,13 @@ class ReLU(Layer):
         self._scratch = Scratch()
 
     def forward(self, x: np.ndarray) -> np.ndarray:
+        self.trained_forward = self.training
         if self.training:  # only backward needs the mask
             self._positive = np.greater(x, 0, out=self._scratch.like("mask", x, np.bool_))
         return np.maximum(x, 0, out=self._scratch.like("out", x))
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
+        self.require_training_forward()
         return np.multiply(dout, self._positive, out=self._scratch.like("dx", dout))
 
 

@@ -306,6 +306,14 @@ class _Pool(Layer):
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         c, h, w = image_shape(input_shape, self.kind)
+        if 2 * self.pad > self.size:
+            # PyTorch's rule too. From padding = size on, some windows hold only padding:
+            # max pooling's -inf fill would come out as -inf (NaN after the next layer).
+            raise ShapeError(
+                f"got {self.pad}; padding may be at most half the {self.size}x{self.size} "
+                f"window ({self.size // 2}), or windows would hold nothing but padding",
+                "padding",
+            )
         oh = conv_output_size(h, self.size, self.stride, self.pad)
         ow = conv_output_size(w, self.size, self.stride, self.pad)
         if oh < 1 or ow < 1:
@@ -336,6 +344,7 @@ class MaxPool2D(_Pool):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self._x_shape = x.shape
+        self.trained_forward = self.training
         self._tiled = self.tiles(x.shape[2], x.shape[3])  # backward takes the same path
         if self._tiled:
             return self._forward_tiles(x)
@@ -355,6 +364,7 @@ class MaxPool2D(_Pool):
         return out.transpose(1, 0, 2, 3)
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
+        self.require_training_forward()  # the tiled path keeps its winners in training only
         n, c, h, w = self._x_shape
         k, s = self.size, self.stride
         if self._tiled:

@@ -27,7 +27,7 @@ from dlzero_cli.engine.conv import (
     store_weight_grads,
     weights_with_bias,
 )
-from dlzero_cli.engine.layers import Layer
+from dlzero_cli.engine.layers import Layer, backward_needs_training
 from dlzero_cli.engine.scratch import Scratch
 
 
@@ -47,6 +47,7 @@ class ConvReluPool:
         self.conv, self.relu, self.pool = conv, relu, pool
         self._scratch = Scratch()
         self._fused = False
+        self._trained_forward = False
 
     def _fits(self, x: np.ndarray) -> bool:
         _, _, kh, kw = self.conv.params["W"].shape
@@ -71,6 +72,7 @@ class ConvReluPool:
         np.matmul(weights_with_bias(scratch, conv, x.dtype), self._col_ones, out=out)
         parts = [out[:, m * q : (m + 1) * q] for m in range(k * k)]
         pooled = running_max(parts, scratch.get("pooled", (filters, q), x.dtype))
+        self._trained_forward = conv.training
         if conv.training:
             self._winners = first_max_masks(scratch, parts, pooled)
             self._positive = np.greater(pooled, 0, out=scratch.get("mask", pooled.shape, np.bool_))
@@ -80,6 +82,8 @@ class ConvReluPool:
     def backward(self, dout: np.ndarray) -> np.ndarray:
         if not self._fused:
             return self.conv.backward(self.pool.backward(self.relu.backward(dout)))
+        if not self._trained_forward:
+            raise backward_needs_training("conv -> relu -> maxpool")
         conv, k = self.conv, self.pool.size
         W = conv.params["W"]
         filters, _, kh, kw = W.shape

@@ -7,6 +7,13 @@ The protocol (see `Layer`): `params` and `grads` are dicts with the same keys;
 Backward never mutates `dout`. `training` switches layers such as dropout and batch
 norm between their two behaviours.
 
+Backward differentiates the last forward. Layers whose eval-mode forward keeps less
+(ReLU's mask, max pooling's winners, batch norm's normalised input are skipped at
+inference for speed) raise EngineError on a backward after an eval-mode forward
+(`require_training_forward`) instead of using a training batch's stale state; the
+others (dense, conv, sigmoid, tanh, dropout, ...) keep the same in both modes, so
+their backward is right after either.
+
 A layer kind is declared once, on its class: the name it is registered under in LAYERS
 is its `kind` everywhere (YAML layer lists, weight files); `settings` is what a
 layer-list entry takes, `build` turns those settings and the input's shape into a
@@ -26,6 +33,7 @@ from dlzero_cli.engine.declaration import (
     LayerKinds,
     Setting,
 )
+from dlzero_cli.errors import EngineError
 
 LAYERS = LayerKinds("layer")
 
@@ -57,6 +65,8 @@ class Layer:
     # (dropout, batch norm): central differences need two passes that differ only in
     # the nudged parameter.
     repeatable: ClassVar[bool] = True
+    # The fewest samples a training batch may have (batch norm: 2, see BatchNorm).
+    min_batch: ClassVar[int] = 1
     # How an activation's outputs get stuck, for run diagnostics: sigmoid and tanh
     # saturate near their bounds, ReLU dies at zero. Each kind declares its own
     # `health`; layers that cannot get stuck report nothing.
@@ -73,12 +83,19 @@ class Layer:
         self.grads: dict[str, np.ndarray] = {}
         self.buffers: dict[str, np.ndarray] = {}
         self.training = False
+        # Whether the last forward ran in training mode (see require_training_forward).
+        self.trained_forward = False
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         raise NotImplementedError
+
+    def require_training_forward(self) -> None:
+        """For a backward that needs what only a training-mode forward keeps."""
+        if not self.trained_forward:
+            raise backward_needs_training(self.kind or type(self).__name__)
 
     @classmethod
     def build(
@@ -128,6 +145,13 @@ class Layer:
     def macs(self, input_shape: tuple[int, ...]) -> int:
         """Multiply-adds per sample (0 for layers without a matrix product)."""
         return 0
+
+
+def backward_needs_training(what: str) -> EngineError:
+    return EngineError(
+        f"{what}: backward needs a training-mode forward first (the last forward ran in "
+        "eval mode, or there was none); call network.train() and run forward again"
+    )
 
 
 @LAYERS.register("dense", "fully connected: x @ W + b")
@@ -220,6 +244,10 @@ class BatchNorm(Layer):
     )
     passes_scores = True
     repeatable = False
+    # One sample is its own mean: the output is beta, the gradient 0 and the running
+    # variance moves towards 0. Samplers never make such batches for a network with
+    # batch norm (data/batching.py); a caller that does gets an EngineError.
+    min_batch = 2
 
     def __init__(
         self,
@@ -265,6 +293,12 @@ class BatchNorm(Layer):
         return "batchnorm2d" if self.spatial else "batchnorm"  # PyTorch's names
 
     def forward(self, x: np.ndarray) -> np.ndarray:
+        if self.training and x.shape[0] < self.min_batch:
+            raise EngineError(
+                f"batchnorm cannot train on a batch of {x.shape[0]} sample: its mean is the "
+                "sample itself, so the output is beta and the gradient 0; batches need at "
+                f"least {self.min_batch} samples (a larger batch size, or more training data)"
+            )
         if not self.spatial:
             return self._forward(x)
         self._shape = x.shape
@@ -284,6 +318,7 @@ class BatchNorm(Layer):
 
     def _forward(self, x: np.ndarray) -> np.ndarray:
         gamma, beta = self.params["gamma"], self.params["beta"]
+        self.trained_forward = self.training
         if not self.training:
             scale = gamma / np.sqrt(self.buffers["running_var"] + self.eps)
             return (x - self.buffers["running_mean"]) * scale + beta
@@ -301,6 +336,7 @@ class BatchNorm(Layer):
         return self._x_hat * gamma + beta
 
     def _backward(self, dout: np.ndarray) -> np.ndarray:
+        self.require_training_forward()
         n = dout.shape[0]
         np.sum(dout, axis=0, out=self.grads["beta"])
         np.sum(dout * self._x_hat, axis=0, out=self.grads["gamma"])
@@ -365,6 +401,7 @@ class Dropout(Layer):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         keep = x.dtype.type(1 - self.ratio)
+        self.trained_forward = self.training  # backward follows this forward's mode
         if not self.training or self.ratio == 0:
             return x * keep if self.scale == "inference" and self.ratio else x
         if not (self._held and self._mask is not None and self._mask.shape == x.shape):
@@ -376,6 +413,6 @@ class Dropout(Layer):
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         keep = dout.dtype.type(1 - self.ratio)
-        if not self.training or self.ratio == 0:
+        if not self.trained_forward or self.ratio == 0:
             return dout * keep if self.scale == "inference" and self.ratio else dout
         return dout * self._mask / keep if self.scale == "train" else dout * self._mask

@@ -6,8 +6,15 @@ the output's shape (one-hot, or a 0/1 column for a single sigmoid unit).
 
 A criterion turns the network's last affine output (the logits) into a loss: the
 output activation followed by the loss, or one fused layer where the pair has a
-simpler joint derivative (softmax + cross-entropy: dL/dx = (y - t) / N). After
-`forward`, `criterion.y` holds the output activation's values (the predictions).
+simpler joint derivative (softmax or sigmoid + cross-entropy: dL/dx = (y - t) / N).
+After `forward`, `criterion.y` holds the output activation's values (the predictions).
+
+No loss here takes the log of a probability. The book does (cross_entropy_error:
+log(y + 1e-7)), and its 1e-7 guard caps the loss at -log(1e-7) = 16.1 and zeroes the
+gradient of a confident mistake (sigmoid(40) is 1.0 even in float64, so the unfused
+sigmoid then cross-entropy learnt nothing from it). Both cross-entropies are computed
+from the logits instead, as PyTorch's cross_entropy and
+binary_cross_entropy_with_logits do: finite for every finite logit, no guard needed.
 """
 
 from __future__ import annotations
@@ -21,10 +28,6 @@ from dlzero_cli.engine import functional as F
 from dlzero_cli.engine.activations import OUTPUTS
 from dlzero_cli.engine.layers import Layer
 from dlzero_cli.engine.registry import Registry
-
-# The guard the book puts inside log(): log(0) would be -inf for a probability that
-# underflowed to exactly 0.
-LOG_EPSILON = 1e-7
 
 
 class SoftmaxCrossEntropy:
@@ -55,24 +58,31 @@ class SoftmaxCrossEntropy:
         return dx
 
 
-class BinaryCrossEntropy:
-    """-sum(t log(y + eps) + (1 - t) log(1 - y + eps)) / N on probabilities y in [0, 1].
+class SigmoidCrossEntropy:
+    """Sigmoid then binary cross-entropy on (N, units) logits z, fused.
 
-    Each unit is an independent yes/no probability (sigmoid outputs); with one unit
-    it is the usual binary cross-entropy. eps is the book's 1e-7 guard.
+    Each unit is an independent yes/no probability sigmoid(z); with one unit it is the
+    usual binary cross-entropy. Per unit the loss is
+    -(t log sigmoid(z) + (1 - t) log(1 - sigmoid(z))) = max(z, 0) - t z + log1p(exp(-|z|)),
+    summed over units and averaged over the batch; exp never sees a positive argument,
+    so no logit overflows. With 0/1 targets max(z, 0) - t z is max(-z, 0) where t = 1
+    and max(z, 0) where t = 0, which also keeps an infinite logit on the right side at
+    0 rather than inf - inf. The gradient is (sigmoid(z) - t) / N: a logit of 40 with
+    target 0 gives 1/N, as it should (the unfused pair gave 0).
     """
 
-    def forward(self, y: np.ndarray, labels: np.ndarray) -> float:
-        t = F.encode_targets(labels, y.shape[1], y.dtype)
-        self._y, self._t = y, t
-        loss = t * np.log(y + LOG_EPSILON) + (1 - t) * np.log(1 - y + LOG_EPSILON)
-        return float(-loss.sum() / y.shape[0])
+    def forward(self, logits: np.ndarray, labels: np.ndarray) -> float:
+        t = F.encode_targets(labels, logits.shape[1], logits.dtype)
+        self.y = F.sigmoid(logits)
+        self._t = t
+        loss = np.maximum(np.where(t > 0, -logits, logits), 0)
+        loss += np.log1p(np.exp(-np.abs(logits)))
+        return float(loss.sum() / logits.shape[0])
 
     def backward(self) -> np.ndarray:
-        y, t = self._y, self._t
-        dy = (1 - t) / (1 - y + LOG_EPSILON) - t / (y + LOG_EPSILON)
-        dy /= y.shape[0]
-        return dy
+        dx = self.y - self._t
+        dx /= dx.shape[0]
+        return dx
 
 
 class MeanSquaredError:
@@ -90,7 +100,7 @@ class MeanSquaredError:
 class OutputThenLoss:
     """Criterion: an output activation layer, then a loss on its outputs."""
 
-    def __init__(self, output: Layer, loss: BinaryCrossEntropy | MeanSquaredError) -> None:
+    def __init__(self, output: Layer, loss: MeanSquaredError) -> None:
         self.output = output
         self.loss = loss
 
@@ -102,7 +112,7 @@ class OutputThenLoss:
         return self.output.backward(self.loss.backward())
 
 
-Criterion = SoftmaxCrossEntropy | OutputThenLoss
+Criterion = SoftmaxCrossEntropy | SigmoidCrossEntropy | OutputThenLoss
 
 
 @dataclass(frozen=True)
@@ -115,7 +125,7 @@ class LossFamily:
         return sorted(self.by_output)
 
 
-def _then(output: str, loss: Callable[[], BinaryCrossEntropy | MeanSquaredError]):
+def _then(output: str, loss: Callable[[], MeanSquaredError]):
     return lambda: OutputThenLoss(OUTPUTS.get(output)(), loss())
 
 
@@ -125,10 +135,10 @@ LOSSES.add(
     LossFamily(
         {
             "softmax": SoftmaxCrossEntropy,
-            "sigmoid": _then("sigmoid", BinaryCrossEntropy),
+            "sigmoid": SigmoidCrossEntropy,
         }
     ),
-    "-sum(t log y): softmax (fused) or sigmoid (binary, 1e-7 guard) outputs",
+    "-sum(t log y), from the logits: softmax or sigmoid (binary) outputs, each fused",
 )
 LOSSES.add(
     "mse",

@@ -65,6 +65,11 @@ class Sequential:
         for layer in self.layers:
             layer.training = training
 
+    @property
+    def min_batch(self) -> int:
+        """The fewest samples a training batch may have (2 with batch norm)."""
+        return max((layer.min_batch for layer in self.layers), default=1)
+
     def named_params(self) -> dict[str, np.ndarray]:
         return {
             f"{i}.{k}": v for i, layer in enumerate(self.layers) for k, v in layer.params.items()

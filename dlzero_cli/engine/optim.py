@@ -9,12 +9,18 @@ The update rules, for a parameter W with gradient g (after weight decay):
 
 - sgd:       W <- W - lr g
 - momentum:  v <- mu v - lr g;  W <- W + v                                (the book's)
-- nesterov:  v <- mu v - lr g;  W <- W + mu^2 v - (1 + mu) lr g           (the book's)
+- nesterov:  v <- mu v - lr g;  W <- W + mu v - lr g      (Sutskever et al. 2013, PyTorch)
+- nesterov_book: v <- mu v - lr g;  W <- W + mu^2 v - (1 + mu) lr g  (the book's code)
 - adagrad:   h <- h + g^2;  W <- W - lr g / (sqrt(h) + eps)
 - rmsprop:   h <- rho h + (1 - rho) g^2;  W <- W - lr g / (sqrt(h) + eps)
 - adam:      m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2;  t <- t + 1
              W <- W - lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)  (Kingma & Ba)
 - adamw:     W <- W - lr wd W, then the adam step on g without decay     (Loshchilov & Hutter)
+
+Momentum and Nesterov keep the velocity v in parameter units, as the book does;
+PyTorch keeps b = mu b + g in gradient units and steps by lr (g + mu b) for Nesterov
+(lr b for momentum). With v = -lr b the two are the same while lr stays constant; when
+a schedule changes lr, v still carries earlier steps at their own lr.
 
 `weight_decay` (wd) is L2 regularisation: g <- g + wd W for weights (not biases or
 batch norm's scale and shift), which is the gradient of 0.5 wd ||W||^2. For adamw it
@@ -113,9 +119,26 @@ class Momentum(Optimizer):
         param += v
 
 
-@OPTIMIZERS.register("nesterov", "Nesterov's accelerated gradient, in the book's form")
+@OPTIMIZERS.register("nesterov", "Nesterov's accelerated gradient (Sutskever 2013, PyTorch's)")
 class Nesterov(Momentum):
-    """Momentum's settings and state, with the look-ahead update."""
+    """Momentum's settings and state, with the look-ahead: the step is taken from where
+    the velocity is about to carry the weights (W + mu v), so the gradient there counts
+    once more. The first step is (1 + mu) lr g: 1.9 lr g for mu 0.9."""
+
+    def update(self, name, param, grad, cast):
+        mu, lr = cast(self.momentum), cast(self.lr)
+        v = self.slot(f"v.{name}", param)
+        v *= mu
+        v -= lr * grad
+        param += mu * v
+        param -= lr * grad
+
+
+@OPTIMIZERS.register("nesterov_book", "the book's Nesterov variant (first step 2.71 lr g)")
+class NesterovBook(Momentum):
+    """The update of the book's `Nesterov` class (common/optimizer.py), whose first step
+    is (1 + mu + mu^2) lr g (2.71 lr g for mu 0.9): more than Nesterov's (1 + mu) lr g.
+    Kept to reproduce the book's chapter 6 comparisons; same state as `nesterov`."""
 
     def update(self, name, param, grad, cast):
         mu, lr = cast(self.momentum), cast(self.lr)
