@@ -52,6 +52,7 @@ never leaves a half-written file where a good one was.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -71,7 +72,7 @@ from dlzero_cli import plots
 from dlzero_cli.atomic import write_arrays, write_json, write_text
 from dlzero_cli.config import Config, LoadedConfig, dump_config, load_config, parse_yaml
 from dlzero_cli.diagnostics import DiagnosticRow
-from dlzero_cli.errors import ConfigError, DlzeroError, RunError, RunLocked
+from dlzero_cli.errors import ConfigError, DlzeroError, RunError, RunLocked, WriteError
 from dlzero_cli.evaluation import Evaluation
 from dlzero_cli.model import Model, WeightSnapshot
 from dlzero_cli.runs import formats
@@ -507,7 +508,23 @@ class RunFolder:
     # ------------------------------------------------------------ summary.json
 
     def write_summary(self, summary: Summary) -> None:
-        write_json(self.summary_path, summary.to_json())
+        """summary.json, atomically; on a full disk, rewritten in place instead (in the
+        blocks the file already has: a summary is a few KB), so that the status can still
+        say what happened. The checkpoint, not this file, is what resuming trusts, so a
+        torn in-place write costs nothing but the summary."""
+        text = json.dumps(summary.to_json(), indent=2, sort_keys=False) + "\n"
+        try:
+            write_text(self.summary_path, text)
+        except WriteError as exc:
+            if exc.errno != errno.ENOSPC or not self.summary_path.is_file():
+                raise
+            try:
+                with open(self.summary_path, "r+b") as f:
+                    data = text.encode("utf-8")
+                    f.write(data)
+                    f.truncate(len(data))
+            except OSError:
+                raise exc from None
 
     def refuse_newer_format(self) -> None:
         """RunError (one line) when summary.json says a newer dlzero wrote this folder.

@@ -33,7 +33,7 @@ from dlzero_cli.data.catalog import DATASETS
 from dlzero_cli.data.datasets import Arrays
 from dlzero_cli.diagnostics import DiagnosticRow, Probe, diagnostic_indices, hidden_activations
 from dlzero_cli.engine.optim import Optimizer
-from dlzero_cli.errors import DlzeroError, RunError, TrainingDiverged
+from dlzero_cli.errors import DlzeroError, RunError, TrainingDiverged, WriteError
 from dlzero_cli.evaluation import Evaluation, evaluate
 from dlzero_cli.model import (
     Model,
@@ -333,36 +333,43 @@ def _train(
     # The best weights travel in the checkpoint; weights.npz is written once, at the
     # end (or when stopped), not re-synced to disk at every improvement.
     checkpoint = Checkpointer(folder, model, rng, probe.rows if probe else None)
-    if previous is None:
-        # Epoch 0: the initial weights and the generator as training starts; from here
-        # on the folder can be resumed (and a missing checkpoint means a deleted one).
-        checkpoint(state, optimizer, model.snapshot())
-        checkpoint.flush()
-        if folder.is_partial:
-            folder = checkpoint.folder = folder.publish()
+    # The state training starts from, written out: for a new run the checkpoint of
+    # epoch 0 (from here on the folder can be resumed, and a missing checkpoint means a
+    # deleted one); for a resumed one, metrics.csv as its checkpoint has it (the
+    # checkpoint is the truth: a metrics.csv that a full disk kept from being written
+    # is written now).
+    checkpoint(state, optimizer, model.snapshot())
+    checkpoint.flush()
+    if folder.is_partial:
+        folder = checkpoint.folder = folder.publish()
     digests = split_digests(splits)
     callbacks.run_started(folder, model, splits)
 
     started = time.perf_counter()
     metric, mode = config.train.monitor(bool(len(splits["val"])))
 
-    def attempt(problems: list[str], write, what: str) -> bool:
+    def attempt(problems: list[DlzeroError], write, what: str) -> bool:
         """Run one write of the way out; a failure is noted, never raised over the
         reason the run stopped."""
         try:
             write()
             return True
         except DlzeroError as exc:
-            problems.append(str(exc))
+            problems.append(exc)
         except OSError as exc:
-            problems.append(f"{what}: cannot write: {exc.strerror or exc}")
+            problems.append(WriteError(what, exc))
         return False
 
     def finish(
-        status: str, problems: list[str], error: str | None = None, test: Score | None = None
+        status: str,
+        problems: list[DlzeroError],
+        error: str | None = None,
+        test: Score | None = None,
     ) -> Summary:
         """The final summary (and checkpoint, metrics, curves, manifest), each written if
-        it can be; what could not be written is in `problems` and in the summary."""
+        it can be; what could not be written is in `problems` and in the summary. A run
+        that completed but could not write all its files ends `failed` (resumable: its
+        checkpoint has every epoch, and resuming writes the rest)."""
         attempt(problems, checkpoint.flush, str(folder.checkpoint_path))
         attempt(
             problems,
@@ -384,12 +391,6 @@ def _train(
                 (r.val_acc for r in state.history if r.val_acc is not None), default=None
             ),
         )
-        noted = "; ".join(filter(None, [error, *(f"not written: {p}" for p in problems)]))
-        final = replace(
-            summary, status=status, finished_at=utc_now().isoformat(), outcome=outcome,
-            error=noted or None, test=test,
-        )  # fmt: skip
-        attempt(problems, lambda: folder.write_summary(final), str(folder.summary_path))
         if folder.weights_path.is_file():
             attempt(
                 problems,
@@ -398,16 +399,26 @@ def _train(
                 ),
                 str(folder.manifest_path),
             )
+        if status == "completed" and problems:
+            status = "failed"
+        noted = "; ".join(filter(None, [error, *(f"not written: {p}" for p in problems)]))
+        final = replace(
+            summary, status=status, finished_at=utc_now().isoformat(), outcome=outcome,
+            error=noted or None, test=test,
+        )  # fmt: skip
+        attempt(problems, lambda: folder.write_summary(final), str(folder.summary_path))
         return final
 
-    def save_weights(problems: list[str]) -> None:
+    def save_weights(problems: list[DlzeroError]) -> None:
         """last.npz as the model stands; weights.npz the best epoch (the current
         weights when no epoch has completed); activations.png of the model as it stands.
         Weights that are not finite are not written (the checkpoint has the last good)."""
         if model.live_weights().non_finite():
             problems.append(
-                f"{folder.last_path} and {folder.weights_path}: the weights as they stand "
-                "are not finite"
+                RunError(
+                    f"{folder.last_path} and {folder.weights_path}: the weights as they "
+                    "stand are not finite"
+                )
             )
             return
         attempt(problems, lambda: folder.write_last(model), str(folder.last_path))
@@ -421,7 +432,7 @@ def _train(
             )
 
     val = splits["val"] if len(splits["val"]) else None
-    problems: list[str] = []
+    problems: list[DlzeroError] = []
     try:
         fit(
             model, splits["train"], val, config.train, rng,
@@ -455,7 +466,7 @@ def _train(
         with _signals_deferred():
             save_weights(problems)
             final = finish("interrupted", problems)
-        raise RunInterrupted(folder, final.status, tuple(problems)) from None
+        raise RunInterrupted(folder, final.status, tuple(map(str, problems))) from None
     except BaseException as exc:
         with _signals_deferred():
             finish("failed", problems, error=f"{type(exc).__name__}: {exc}")
@@ -463,8 +474,10 @@ def _train(
 
     with _signals_deferred() as caught:
         final = finish("completed", problems, test=Score(test.loss, test.accuracy))
+    if problems:  # the first file that could not be written: one line, exit 1
+        raise problems[0]
     if caught:
-        raise RunInterrupted(folder, "completed", tuple(problems))
+        raise RunInterrupted(folder, "completed")
     slowdown = None
     if config.train.gradient == "numerical":
         slowdown = numerical_slowdown(loaded, splits["train"], state.history)
