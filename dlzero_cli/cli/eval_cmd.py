@@ -16,6 +16,7 @@ from dlzero_cli.cli.common import (
     fmt,
     handles_errors,
     runs_dir_or_default,
+    say_latest,
     stdout,
 )
 
@@ -73,6 +74,7 @@ def eval_command(
     from dlzero_cli.runs.reports import evaluate_run
 
     folder = RunFolder.find(run, runs_dir_or_default(runs_dir))
+    say_latest(folder)
     report = evaluate_run(folder, split.value, batch_size, data_dir, limit, dataset)
     if as_json:
         print(json.dumps(report.to_json()))
