@@ -559,26 +559,31 @@ def test_a_deleted_checkpoint_is_refused_unless_restart(cli, tmp_path, whole):
 
 
 def test_a_crash_inside_training_ends_failed_and_resumes_identically(tmp_path, monkeypatch, whole):
-    from dlzero_cli.engine.layers import Dense
+    from dlzero_cli.engine.layers import Affine
 
-    real = Dense.forward
-    calls = {"n": 0}
+    real = Affine.forward
+    calls = {"epoch": 0, "n": 0}
 
-    def crash_once(self, x):
-        calls["n"] += 1
-        if calls["n"] == 40:  # in epoch 3 or so: an ordinary bug, not a signal
-            raise RuntimeError("a planted bug")
+    class Epochs(RunCallbacks):
+        def epoch_started(self, epoch, epochs, steps):
+            calls["epoch"] = epoch
+
+    def crash_in_epoch_3(self, x):
+        if calls["epoch"] == 3:
+            calls["n"] += 1
+            if calls["n"] == 5:  # a few steps in: an ordinary bug, not a signal
+                raise RuntimeError("a planted bug")
         return real(self, x)
 
-    monkeypatch.setattr(Dense, "forward", crash_once)
+    monkeypatch.setattr(Affine, "forward", crash_in_epoch_3)
     with pytest.raises(RuntimeError, match="a planted bug"):
-        train_from_config(small(), tmp_path)
+        train_from_config(small(), tmp_path, Epochs())
     monkeypatch.undo()
     [run] = visible(tmp_path)
     state = summary(run)
     assert state["status"] == "failed"
     assert state["error"] == "RuntimeError: a planted bug"
-    assert 0 < state["epochs_completed"] < 4
+    assert state["epochs_completed"] == 2
     resume_run(RunFolder(run))
     assert_same_run(whole, run)
 
