@@ -152,10 +152,17 @@ def test_early_stopping_on_validation_needs_validation(write_config):
 LONG_RUN = ["--epochs", "3000", "--limit", "200", "--set", "data.validation=20"]
 
 
+def default_sigint() -> None:
+    """In the child, before exec: SIGINT back to its default. A process started by one
+    that ignores SIGINT (a script's background job, nohup) inherits the ignoring, and
+    Python then installs no KeyboardInterrupt handler: Ctrl-C would do nothing."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_training(runs: Path) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "dlzero_cli", "train", *LONG_RUN, "--runs-dir", str(runs)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint,
     )  # fmt: skip
 
 
