@@ -67,7 +67,7 @@ def gradcheck_command(
     from dlzero_cli.visual.sources import open_subject
 
     subject = open_subject(target, runs_dir_or_default(runs_dir), set_)
-    say_latest(subject.folder)
+    say_latest(subject.run)
     report = gradcheck(subject, samples, None if check_all else entries, data_dir, seed)
     if as_json:
         print(json.dumps(report.to_json()))

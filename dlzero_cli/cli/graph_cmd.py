@@ -82,7 +82,7 @@ def graph_command(
         if at:
             raise UsageError("--at gives an expression's inputs; use it with --expr")
         subject = open_subject(target, runs_dir_or_default(runs_dir), set_)
-        say_latest(subject.folder)
+        say_latest(subject.run)
         graph = subject_graph(subject, samples, backward, data_dir)
     text = render(graph, fmt.value)
     if out is not None:
