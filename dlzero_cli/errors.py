@@ -74,6 +74,9 @@ class WriteError(DlzeroError, OSError):
     def __str__(self) -> str:
         return str(self.args[0])
 
+    def __reduce__(self):  # picklable (a sweep's worker sends its errors back)
+        return (type(self), (self.path, OSError(self.errno, self.strerror)))
+
 
 class RunLocked(RunError):
     """Another process is training the run folder (its lock names the process)."""

@@ -128,6 +128,15 @@ def test_weights_that_turn_nan_keep_the_last_finite_epoch(tmp_path):
     )
 
 
+def test_a_write_error_is_one_line_and_survives_pickling():
+    import pickle
+
+    error = WriteError("/runs/x/summary.json", OSError(errno.EROFS, os.strerror(errno.EROFS)))
+    again = pickle.loads(pickle.dumps(error))
+    assert str(again) == str(error) == "/runs/x/summary.json: cannot write: Read-only file system"
+    assert isinstance(again, OSError) and again.errno == errno.EROFS and again.exit_code == 1
+
+
 def test_a_weight_file_is_never_written_non_finite(tmp_path, trained_model):
     folder, model = trained_model
     model.network.named_params()["0.W"][0, 0] = np.inf
@@ -217,15 +226,12 @@ def test_an_unwritable_runs_folder_is_one_line_and_creates_nothing(cli, monkeypa
     tests run as root here, where chmod would not stop a write)."""
     import tempfile
 
-    real = tempfile.mkstemp
-
     def refuse(*args, **kwargs):
         raise OSError(error, os.strerror(error))
 
-    if os.getuid() != 0:
+    if os.getuid() != 0:  # chmod stops writes: the real thing
         cli.runs_dir.mkdir()
         cli.runs_dir.chmod(0o555)
-        monkeypatch.setattr(tempfile, "mkstemp", real)
     else:
         monkeypatch.setattr(tempfile, "mkstemp", refuse)
     try:
