@@ -166,6 +166,9 @@ def _run(job, quiet: bool, batch: int) -> None:
         except RunInterrupted as exc:
             _report_interrupt(exc)
             raise typer.Exit(130) from None
+        except KeyboardInterrupt:  # setting up (a new run has no folder yet): nothing kept
+            stderr.print("interrupted before training started; nothing was written")
+            raise typer.Exit(130) from None
         finally:
             display.close()
     _print_result(result)

@@ -706,7 +706,7 @@ def _finite(path: Path, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 def _folder_base(name: str, now: datetime | None) -> str:
     """`<UTC timestamp>-<name>`; RunError for a name that is not one plain folder name
     (a `/`, `..`, a space, an absolute path): nothing may land outside the runs folder."""
-    if not _SAFE_NAME.fullmatch(name) or ".." in name:
+    if not _SAFE_NAME.fullmatch(name):  # one component: no "/", never "." or ".."
         raise RunError(
             f"run name {name!r}: use letters, digits and . _ - only "
             "(no '/', '..' or spaces): it names a folder inside the runs folder"

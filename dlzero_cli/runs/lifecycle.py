@@ -343,7 +343,6 @@ def _train(
     if folder.is_partial:
         folder = checkpoint.folder = folder.publish()
     digests = split_digests(splits)
-    callbacks.run_started(folder, model, splits)
 
     started = time.perf_counter()
     metric, mode = config.train.monitor(bool(len(splits["val"])))
@@ -434,6 +433,7 @@ def _train(
     val = splits["val"] if len(splits["val"]) else None
     problems: list[DlzeroError] = []
     try:
+        callbacks.run_started(folder, model, splits)
         fit(
             model, splits["train"], val, config.train, rng,
             callbacks=callbacks, optimizer=optimizer, state=state, checkpoint=checkpoint,

@@ -613,3 +613,17 @@ def test_run_names_that_could_leave_the_runs_folder_are_refused(cli, tmp_path, n
         with pytest.raises(RunError, match="no '/', '..' or spaces"):
             make(cli.runs_dir, name)
     assert set(tmp_path.rglob("*")) == before
+
+
+def test_ctrl_c_while_a_run_is_set_up_leaves_nothing(cli, monkeypatch):
+    real = RunFolder.write_config
+
+    def write_config_then_ctrl_c(self, config):
+        real(self, config)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(RunFolder, "write_config", write_config_then_ctrl_c)
+    result = cli("train", "xor-2-4-1", "--epochs", "1", "-q")
+    assert result.exit_code == 130
+    assert result.stderr == "interrupted before training started; nothing was written\n"
+    assert list(cli.runs_dir.iterdir()) == []  # not even the hidden partial folder
