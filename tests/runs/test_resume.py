@@ -168,7 +168,8 @@ def start_training(runs: Path) -> subprocess.Popen:
 
 def wait_for_checkpoint(runs: Path, process: subprocess.Popen) -> Path:
     for _ in range(600):  # up to a minute; the first checkpoint comes after ~1 s
-        found = list(runs.glob("*/checkpoint.npz"))
+        # Not a hidden `.*.partial` folder: the run being set up before it appears.
+        found = [p for p in runs.glob("*/checkpoint.npz") if not p.parent.name.startswith(".")]
         if found:
             return found[0].parent
         assert process.poll() is None, process.communicate()
