@@ -1,7 +1,9 @@
 """Atomic file writes: a temporary file in the target's folder, renamed into place.
 
 A crash, a full disk or Ctrl-C mid-write leaves the previous file untouched (and at
-worst a hidden `.NAME.*.tmp` file), never a half-written one under the real name.
+worst a hidden `.NAME.*.tmp` file after a SIGKILL), never a half-written one under the
+real name. A write that fails (no space, read-only, permission denied) removes its
+temporary file and raises WriteError: one line naming the file and the cause.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from typing import IO, Any
 
 import numpy as np
 
+from dlzero_cli.errors import WriteError
+
 
 def _default_mode() -> int:
     # mkstemp creates 0600 files; give the file the permissions open() would have.
@@ -26,8 +30,17 @@ def _default_mode() -> int:
 
 @contextmanager
 def atomic_open(path: Path, mode: str = "w", durable: bool = True) -> Iterator[IO[Any]]:
-    """Write `path` through a temporary file; `durable` also fsyncs before the rename."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    """Write `path` through a temporary file; `durable` also fsyncs before the rename.
+
+    An OSError on the way (creating, writing, syncing, renaming) becomes WriteError;
+    whatever goes wrong, the temporary file is removed and `path` is as it was.
+    """
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except WriteError:
+        raise
+    except OSError as exc:
+        raise WriteError(path, exc) from None
     try:
         os.fchmod(fd, _default_mode())
         text = {} if "b" in mode else {"encoding": "utf-8", "newline": ""}
@@ -37,9 +50,23 @@ def atomic_open(path: Path, mode: str = "w", durable: bool = True) -> Iterator[I
             if durable:
                 os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except WriteError:
+        _discard(tmp)
         raise
+    except OSError as exc:
+        _discard(tmp)
+        raise WriteError(path, exc) from None
+    except BaseException:
+        _discard(tmp)
+        raise
+
+
+def _discard(tmp: str) -> None:
+    """Remove a temporary file; a folder that refuses even that keeps it (hidden)."""
+    try:
+        Path(tmp).unlink(missing_ok=True)
+    except OSError:
+        pass
 
 
 def make_temp(folder: Path, prefix: str, suffix: str) -> tuple[int, Path]:

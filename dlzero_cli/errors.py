@@ -80,3 +80,24 @@ class TypedInputError(InputError):
     """A value typed on `predict`'s command line (a literal row) is malformed: exit 2."""
 
     exit_code = 2
+
+
+class WriteError(DlzeroError, OSError):
+    """A file could not be written (no space, read-only, permission denied): one line
+    naming the file and the cause. Also an OSError, so `except OSError` still holds."""
+
+    def __init__(self, path: object, cause: OSError) -> None:
+        reason = cause.strerror or str(cause) or type(cause).__name__
+        self.path, self.cause = path, cause
+        DlzeroError.__init__(self, f"{path}: cannot write: {reason}")
+        self.errno, self.strerror, self.filename = cause.errno, reason, str(path)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+    def __reduce__(self):  # picklable (a sweep's worker sends its errors back)
+        return (type(self), (self.path, OSError(self.errno, self.strerror)))
+
+
+class RunLocked(RunError):
+    """Another process is training the run folder (its lock names the process)."""

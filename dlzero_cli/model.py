@@ -172,6 +172,15 @@ class WeightSnapshot:
     params: dict[str, np.ndarray]
     buffers: dict[str, np.ndarray]
 
+    def non_finite(self) -> list[str]:
+        """The names of the arrays holding a NaN or an infinity (none: all finite)."""
+        arrays = {**self.params, **self.buffers}
+        return [
+            name
+            for name, array in arrays.items()
+            if np.issubdtype(array.dtype, np.inexact) and not np.isfinite(array).all()
+        ]
+
 
 @dataclass(frozen=True)
 class NetworkSummary:

@@ -129,8 +129,11 @@ def fit(
     the model holds the last epoch's weights and `state.best` the best epoch's (by
     `settings.monitor`); early stopping ends training after `patience` epochs without
     improvement. Raises TrainingDiverged when a batch loss is not finite, or more than
-    `divergence_factor` times the run's first batch loss; the model then holds the last
-    completed epoch's weights.
+    `divergence_factor` times the run's first batch loss, or when an epoch ends with a
+    weight that is NaN or infinite (a finite loss does not prove finite weights: the
+    last step may overflow them); the model then holds the last completed epoch's
+    weights (the initial ones when none completed). Every snapshot handed to
+    `checkpoint`, and `state.best`, is thus finite.
 
     `probe`, when given, measures the epochs it wants (dlzero_cli.diagnostics) after
     their last step, without touching weights or the generator.
@@ -308,6 +311,11 @@ def _run_epochs(
             correct += int(np.count_nonzero(F.scores_to_labels(criterion.y) == labels))
             seen += batch
             callbacks.step_done(step, loss)
+        if bad := model.live_weights().non_finite():
+            model.restore(last_good)
+            raise TrainingDiverged(
+                epoch, steps, math.nan, f"weights became non-finite ({', '.join(bad[:3])})"
+            )
         if measuring:
             probe.measure(epoch, grads)
         val_loss = val_acc = None

@@ -51,6 +51,14 @@ DATA_DIR_OPTION = typer.Option(
 )
 
 
+def say_latest(folder: Any) -> None:
+    """When `latest` skipped newer runs (no weights yet), say on stderr which run it chose
+    and why (RunFolder.note); nothing otherwise."""
+    note = getattr(folder, "note", None)
+    if note:
+        print(note, file=sys.stderr)
+
+
 def report_error(message: str) -> None:
     """Each line of a DlzeroError as `error: ...` on stderr, unstyled and unwrapped."""
     for line in message.splitlines() or [""]:

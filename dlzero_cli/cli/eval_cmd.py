@@ -17,6 +17,7 @@ from dlzero_cli.cli.common import (
     handles_errors,
     report_warning,
     runs_dir_or_default,
+    say_latest,
     stdout,
 )
 
@@ -81,6 +82,7 @@ def eval_command(
     from dlzero_cli.runs.reports import evaluate_run
 
     folder = RunFolder.find(run, runs_dir_or_default(runs_dir))
+    say_latest(folder)
     with eval_progress() as progress:
         outcome = evaluate_run(
             folder, split.value, batch_size, data_dir, limit, dataset, progress=progress

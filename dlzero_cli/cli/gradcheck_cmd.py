@@ -15,6 +15,7 @@ from dlzero_cli.cli.common import (
     RUNS_DIR_OPTION,
     handles_errors,
     runs_dir_or_default,
+    say_latest,
     stdout,
 )
 
@@ -66,6 +67,7 @@ def gradcheck_command(
     from dlzero_cli.visual.sources import open_subject
 
     subject = open_subject(target, runs_dir_or_default(runs_dir), set_)
+    say_latest(subject.run)
     report = gradcheck(subject, samples, None if check_all else entries, data_dir, seed)
     if as_json:
         print(json.dumps(report.to_json()))

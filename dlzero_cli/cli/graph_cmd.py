@@ -71,7 +71,7 @@ def graph_command(
     dlzero graph --expr "(x + y) ** 2" --at x=1,y=2 --format text
     ```
     """
-    from dlzero_cli.cli.common import runs_dir_or_default
+    from dlzero_cli.cli.common import runs_dir_or_default, say_latest
     from dlzero_cli.visual.graphs import graph_of_expression, save_text, subject_graph
     from dlzero_cli.visual.render import render
     from dlzero_cli.visual.sources import open_subject
@@ -84,6 +84,7 @@ def graph_command(
         if at:
             raise UsageError("--at gives an expression's inputs; use it with --expr")
         subject = open_subject(target, runs_dir_or_default(runs_dir), set_)
+        say_latest(subject.run)
         graph = subject_graph(subject, samples, backward, data_dir)
     text = render(graph, fmt.value)
     if out is not None:

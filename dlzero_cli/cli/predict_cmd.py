@@ -17,6 +17,7 @@ from dlzero_cli.cli.common import (
     handles_errors,
     report_error,
     runs_dir_or_default,
+    say_latest,
     stdout,
 )
 
@@ -74,6 +75,7 @@ def predict_command(
     if as_json and as_csv:
         raise UsageError("--json and --csv: choose one output format")
     folder = RunFolder.find(run, runs_dir_or_default(runs_dir))
+    say_latest(folder)
     stdin = read_stdin(sys.stdin.buffer) if "-" in inputs else None
     predictions, problems = predict_inputs(folder, inputs, top_k, invert.value, stdin)
     if as_json:

@@ -15,6 +15,7 @@ from dlzero_cli.cli.common import (
     fmt,
     handles_errors,
     runs_dir_or_default,
+    say_latest,
     stderr,
     stdout,
 )
@@ -310,6 +311,7 @@ def verify_command(
     from dlzero_cli.runs.verify import rerun_run, threads_text, verify_files
 
     folder = RunFolder.find(run, runs_dir_or_default(runs_dir))
+    say_latest(folder)
     verification = verify_files(folder)
     _print_verification(verification)
     ok = verification.ok

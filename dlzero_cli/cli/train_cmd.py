@@ -54,6 +54,12 @@ def train_command(
         "--resume",
         help="Continue an interrupted run (a run folder or `latest`) from its checkpoint.",
     ),
+    restart: bool = typer.Option(
+        False,
+        "--restart",
+        help="With --resume: train the run again from epoch 1 in its folder (needed when "
+        "its checkpoint is gone; otherwise resuming refuses).",
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the final results."),
     threads: int = typer.Option(
         None,
@@ -76,6 +82,7 @@ def train_command(
     dlzero train --seed 1 --runs-dir /tmp/runs --quiet
     dlzero train mnist-784-50-100-10 --limit 1000 --epochs 1 --download
     dlzero train --resume latest         # after Ctrl-C, SIGTERM or a crash
+    dlzero train --resume RUN --restart  # its checkpoint is gone: from epoch 1 again
     dlzero train --threads 1             # one BLAS thread: reproducible on any machine
     dlzero train ch4-numerical-gradient  # chapter 4: gradients by central differences
     ```
@@ -91,6 +98,8 @@ def train_command(
     overrides = list(set_)
     shortcuts = {"train.epochs": epochs, "seed": seed, "name": name, "data.limit": limit}
     overrides += [f"{key}={value}" for key, value in shortcuts.items() if value is not None]
+    if restart and resume is None:
+        raise UsageError("--restart starts a run over in its folder: give it with --resume RUN")
     if resume is not None:
         if config is not None or overrides or download:
             raise UsageError(
@@ -99,7 +108,11 @@ def train_command(
             )
         folder = RunFolder.find(resume, runs_dir_or_default(runs_dir), need_weights=False)
         batch = folder.read_config().config.train.batch_size
-        _run(lambda callbacks: resume_run(folder, callbacks, data_dir, threads), quiet, batch)
+        _run(
+            lambda callbacks: resume_run(folder, callbacks, data_dir, threads, restart),
+            quiet,
+            batch,
+        )
         return
     loaded = load_config(config, overrides)
     if download:
@@ -151,7 +164,10 @@ def _run(job, quiet: bool, batch: int) -> None:
         try:
             result = job(display)
         except RunInterrupted as exc:
-            _report_interrupt(exc.folder.path)
+            _report_interrupt(exc)
+            raise typer.Exit(130) from None
+        except KeyboardInterrupt:  # setting up (a new run has no folder yet): nothing kept
+            stderr.print("interrupted before training started; nothing was written")
             raise typer.Exit(130) from None
         finally:
             display.close()
@@ -176,12 +192,18 @@ def _stop_on_sigterm():
         signal.signal(signal.SIGTERM, previous)
 
 
-def _report_interrupt(run_dir: Path) -> None:
-    stderr.print(
-        f"interrupted: {run_dir} keeps its last completed epoch (status 'interrupted'); "
-        f"continue with: dlzero train --resume {run_dir}",
-        soft_wrap=True,
-    )
+def _report_interrupt(exc) -> None:
+    run_dir = exc.folder.path
+    if exc.status == "completed":
+        message = f"interrupted after the run completed: {run_dir} has its results"
+    else:
+        message = (
+            f"interrupted: {run_dir} keeps its last completed epoch (status "
+            f"'{exc.status}'); continue with: dlzero train --resume {run_dir}"
+        )
+    for problem in exc.problems:
+        message += f"; not written: {problem}"
+    stderr.print(message, soft_wrap=True)
 
 
 def _print_result(result: TrainResult) -> None:

@@ -33,6 +33,15 @@
     runs/compare-<run>-vs-<run>...png     `dlzero compare`'s curves (in the runs folder
                                           or the folder given with --out)
 
+    runs/.<TIME-NAME>.<PID>-<random>.partial/
+                        a run being set up: config.yaml, summary.json and the first
+                        checkpoint are written here, then the folder is renamed to its
+                        real name, so a run folder only ever appears resumable. Hidden
+                        (listing and `latest` ignore it); one left by a killed process
+                        is removed by the next `dlzero train` in the same runs folder.
+    <run>/.lock         held (flock) by the process training the run; the kernel
+                        releases it when that process ends, however it ends
+
 Format 1 is the same files without "format" in summary.json, and with weight files
 whose architecture is format 1 (layer kinds "affine", "batchnorm2d", key "pad": see
 `formats.upgrade_architecture`); both are read. dlzero before format 2 cannot read a
@@ -43,12 +52,17 @@ never leaves a half-written file where a good one was.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import json
 import os
+import re
 import shutil
+import socket
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -59,7 +73,14 @@ from dlzero_cli import plots
 from dlzero_cli.atomic import write_arrays, write_json, write_text
 from dlzero_cli.config import Config, LoadedConfig, dump_config, load_config, parse_yaml
 from dlzero_cli.diagnostics import DiagnosticRow
-from dlzero_cli.errors import ConfigError, DlzeroError, RunError, RunNotFound
+from dlzero_cli.errors import (
+    ConfigError,
+    DlzeroError,
+    RunError,
+    RunLocked,
+    RunNotFound,
+    WriteError,
+)
 from dlzero_cli.evaluation import Evaluation
 from dlzero_cli.model import Model, WeightSnapshot
 from dlzero_cli.runs import formats
@@ -91,6 +112,11 @@ HASHED_FILES = (CONFIG_FILE, METRICS_FILE, WEIGHTS_FILE, LAST_FILE, CHECKPOINT_F
 RUNS_DIR_ENV = "DLZERO_RUNS_DIR"
 # A sweep's folder (dlzero_cli.sweeps) keeps its trials' run folders in this subfolder.
 TRIALS_FOLDER = "trials"
+LOCK_FILE = ".lock"
+PARTIAL_SUFFIX = ".partial"
+# What a run folder's name may hold besides its timestamp: the config's name rules, again
+# here, so that no name can reach outside the runs folder whatever the config allowed.
+_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 def default_runs_dir() -> Path:
@@ -123,6 +149,9 @@ class RunListing:
 @dataclass(frozen=True)
 class RunFolder:
     path: Path
+    # `latest` resolved to an older run than the newest: which one was skipped and why
+    # (the CLI prints it on stderr).
+    note: str | None = field(default=None, compare=False)
 
     # ------------------------------------------------------------ creating, finding
 
@@ -133,14 +162,11 @@ class RunFolder:
         Two runs started in the same second get `-2`, `-3`, ... suffixes: mkdir without
         exist_ok is atomic, so even concurrent processes cannot both claim a name.
         """
-        stamp = (now or utc_now()).strftime("%Y%m%dT%H%M%SZ")
-        try:
-            runs_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise RunError(f"{runs_dir}: cannot create the runs folder: {exc.strerror}") from None
+        base = _folder_base(name, now)
+        _make_runs_dir(runs_dir)
         for attempt in range(1, 10_000):
             suffix = "" if attempt == 1 else f"-{attempt}"
-            path = runs_dir / f"{stamp}-{name}{suffix}"
+            path = runs_dir / f"{base}{suffix}"
             try:
                 path.mkdir()
             except FileExistsError:
@@ -151,6 +177,85 @@ class RunFolder:
         raise RunError(f"{runs_dir}: too many runs named {name!r} in one second")
 
     @classmethod
+    def stage(cls, runs_dir: Path, name: str, now: datetime | None = None) -> RunFolder:
+        """A hidden folder `.<TIME-NAME>.<PID>-<random>.partial` in `runs_dir` to set a run
+        up in; `publish` gives it its real name. Partial folders of processes that are
+        gone (killed while setting up) are removed first."""
+        base = _folder_base(name, now)
+        _make_runs_dir(runs_dir)
+        _remove_stale_partials(runs_dir)
+        try:
+            path = tempfile.mkdtemp(
+                prefix=f".{base}.{os.getpid()}-", suffix=PARTIAL_SUFFIX, dir=runs_dir
+            )
+            os.chmod(path, 0o777 & ~_umask())
+        except OSError as exc:
+            raise RunError(f"{runs_dir}: cannot create a run folder: {exc.strerror}") from None
+        return cls(Path(path))
+
+    @property
+    def is_partial(self) -> bool:
+        return self.path.name.startswith(".") and self.path.name.endswith(PARTIAL_SUFFIX)
+
+    def publish(self) -> RunFolder:
+        """The staged folder under its real name `<TIME-NAME>` (`-2`, `-3`, ... when taken):
+        the name is reserved with an atomic mkdir, and the staged folder renamed onto it."""
+        base = self.path.name[1 : -len(PARTIAL_SUFFIX)].rsplit(".", 1)[0]
+        for attempt in range(1, 10_000):
+            target = self.path.parent / (base if attempt == 1 else f"{base}-{attempt}")
+            try:
+                target.mkdir()
+            except FileExistsError:
+                continue
+            try:
+                os.rename(self.path, target)  # onto the empty folder just made: ours
+            except OSError as exc:
+                with contextlib.suppress(OSError):
+                    target.rmdir()
+                raise RunError(f"{target}: cannot create the run folder: {exc.strerror}") from None
+            return RunFolder(target)
+        raise RunError(f"{self.path.parent}: too many runs named {base!r} in one second")
+
+    def discard(self) -> None:
+        """Remove a staged folder that never became a run."""
+        if self.is_partial:
+            shutil.rmtree(self.path, ignore_errors=True)
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the run's training lock (an flock on `.lock`, which names the holder)
+        while the block runs; RunLocked (one line, with the holder's PID) when another
+        process holds it. The kernel releases the lock of a process that dies, so a
+        lock left behind by a killed run is simply taken over; the lock follows the
+        folder through `publish` (the file stays open)."""
+        try:
+            import fcntl
+        except ImportError:  # not on Linux or macOS: no lock
+            yield
+            return
+        path = self.path / LOCK_FILE
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666 & ~_umask())
+        except OSError as exc:
+            raise RunError(f"{path}: cannot take the training lock: {exc.strerror}") from None
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise RunLocked(_locked_message(self.path, fd)) from None
+            holder = {
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+                "since": utc_now().isoformat(),
+            }
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, (json.dumps(holder) + "\n").encode(), 0)
+            yield
+        finally:
+            os.close(fd)  # releases the flock
+
+    @classmethod
     def find(cls, run: str, runs_dir: Path | None = None, need_weights: bool = True) -> RunFolder:
         """A run folder from a path, a name under `runs_dir`, or `latest` (the newest).
 
@@ -158,10 +263,7 @@ class RunFolder:
         """
         runs_dir = runs_dir or default_runs_dir()
         if run == "latest":
-            candidates = [cls(p) for p in _subfolders(runs_dir) if (p / SUMMARY_FILE).is_file()]
-            if not candidates:
-                raise RunNotFound(f"{runs_dir}: no runs yet; train one with `dlzero train`")
-            folder = max(candidates, key=RunFolder._started_at)
+            folder = cls.latest(runs_dir, need_weights)
         else:
             path = Path(run)
             if not path.exists() and (runs_dir / run).exists():
@@ -184,6 +286,40 @@ class RunFolder:
                 "train one with `dlzero train`"
             )
         return folder
+
+    @classmethod
+    def latest(cls, runs_dir: Path, need_weights: bool = True) -> RunFolder:
+        """The newest run by its summary's start time (never by modification time: looking
+        at an old run does not make it new). With `need_weights`, the newest that has
+        weights to use; when that skips newer runs, `note` says which and why."""
+        candidates = [cls(p) for p in _subfolders(runs_dir) if (p / SUMMARY_FILE).is_file()]
+        if not candidates:
+            raise RunNotFound(f"{runs_dir}: no runs yet; train one with `dlzero train`")
+        newest_first = sorted(candidates, key=RunFolder._started_at, reverse=True)
+        if not need_weights:
+            return newest_first[0]
+        usable = [f for f in newest_first if f.weights_path.is_file()]
+        if not usable:
+            raise RunError(
+                f"{runs_dir}: no run has weights yet ({len(candidates)} without "
+                f"{WEIGHTS_FILE}: still training, or stopped before any); "
+                "train one with `dlzero train`"
+            )
+        chosen = usable[0]
+        skipped = newest_first[: newest_first.index(chosen)]
+        if not skipped:
+            return chosen
+        why = ", ".join(f"{f.name} ({f._status_text()}, no {WEIGHTS_FILE})" for f in skipped[:3])
+        more = f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
+        note = f"latest: using {chosen.name}, the newest run with weights; skipped {why}{more}"
+        return cls(chosen.path, note=note)
+
+    def _status_text(self) -> str:
+        try:
+            status = json.loads(self.summary_path.read_text(encoding="utf-8"))["status"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return "unreadable summary"
+        return str(status)
 
     @classmethod
     def all(cls, runs_dir: Path | None = None) -> list[RunListing]:
@@ -334,12 +470,15 @@ class RunFolder:
     # ------------------------------------------------------------ weights.npz, last.npz
 
     def write_weights(self, model: Model, weights: WeightSnapshot | None = None) -> None:
-        """weights.npz: `model` with `weights` (the best epoch's), or with its own."""
-        write_arrays(self.weights_path, formats.weight_arrays(model, weights))
+        """weights.npz: `model` with `weights` (the best epoch's), or with its own.
+        RunError, and nothing written, when a weight is not finite."""
+        write_arrays(
+            self.weights_path, _finite(self.weights_path, formats.weight_arrays(model, weights))
+        )
 
     def write_last(self, model: Model) -> None:
-        """last.npz: `model` as it stands."""
-        write_arrays(self.last_path, formats.weight_arrays(model))
+        """last.npz: `model` as it stands (RunError when a weight is not finite)."""
+        write_arrays(self.last_path, _finite(self.last_path, formats.weight_arrays(model)))
 
     def read_weight_arrays(self, last: bool = False) -> dict[str, np.ndarray]:
         """Every array of weights.npz (or of last.npz), by its name in the file."""
@@ -362,7 +501,7 @@ class RunFolder:
     def write_checkpoint(self, model: Model, checkpoint: formats.Checkpoint) -> None:
         # Atomic, but without the fsync that final files get: a checkpoint lost with
         # the machine's power costs the epochs since the previous one.
-        arrays = formats.checkpoint_arrays(model, checkpoint)
+        arrays = _finite(self.checkpoint_path, formats.checkpoint_arrays(model, checkpoint))
         write_arrays(self.checkpoint_path, arrays, durable=False)
 
     def read_checkpoint(self) -> formats.Checkpoint:
@@ -379,7 +518,23 @@ class RunFolder:
     # ------------------------------------------------------------ summary.json
 
     def write_summary(self, summary: Summary) -> None:
-        write_json(self.summary_path, summary.to_json())
+        """summary.json, atomically; on a full disk, rewritten in place instead (in the
+        blocks the file already has: a summary is a few KB), so that the status can still
+        say what happened. The checkpoint, not this file, is what resuming trusts, so a
+        torn in-place write costs nothing but the summary."""
+        text = json.dumps(summary.to_json(), indent=2, sort_keys=False) + "\n"
+        try:
+            write_text(self.summary_path, text)
+        except WriteError as exc:
+            if exc.errno != errno.ENOSPC or not self.summary_path.is_file():
+                raise
+            try:
+                with open(self.summary_path, "r+b") as f:
+                    data = text.encode("utf-8")
+                    f.write(data)
+                    f.truncate(len(data))
+            except OSError:
+                raise exc from None
 
     def refuse_newer_format(self) -> None:
         """RunError (one line) when summary.json says a newer dlzero wrote this folder.
@@ -543,6 +698,71 @@ class RunFolder:
             shutil.rmtree(staging, ignore_errors=True)
             raise
         return cls(path)
+
+
+def _finite(path: Path, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """`arrays`, when every floating array among them is finite; RunError otherwise: a
+    weight file never holds a NaN or an infinity."""
+    bad = [
+        name
+        for name, array in arrays.items()
+        if np.issubdtype(array.dtype, np.inexact) and name != "history"
+        and not np.isfinite(array).all()
+    ]  # fmt: skip
+    if bad:
+        raise RunError(f"{path}: not written: {', '.join(bad[:3])} not finite")
+    return arrays
+
+
+def _folder_base(name: str, now: datetime | None) -> str:
+    """`<UTC timestamp>-<name>`; RunError for a name that is not one plain folder name
+    (a `/`, `..`, a space, an absolute path): nothing may land outside the runs folder."""
+    if not _SAFE_NAME.fullmatch(name):  # one component: no "/", never "." or ".."
+        raise RunError(
+            f"run name {name!r}: use letters, digits and . _ - only "
+            "(no '/', '..' or spaces): it names a folder inside the runs folder"
+        )
+    return f"{(now or utc_now()).strftime('%Y%m%dT%H%M%SZ')}-{name}"
+
+
+def _make_runs_dir(runs_dir: Path) -> None:
+    try:
+        runs_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunError(f"{runs_dir}: cannot create the runs folder: {exc.strerror}") from None
+
+
+def _remove_stale_partials(runs_dir: Path) -> None:
+    """Remove `.*.<PID>-*.partial` folders whose process is gone (a kill while a run was
+    being set up); those of live processes (other runs starting now) are left alone."""
+    for path in runs_dir.glob(f".*{PARTIAL_SUFFIX}"):
+        match = re.search(r"\.(\d+)-[^.]*\.partial$", path.name)
+        if match is None or _process_alive(int(match.group(1))):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    except OSError:
+        return True
+    return True
+
+
+def _locked_message(path: Path, fd: int) -> str:
+    try:
+        holder = json.loads(os.pread(fd, 4096, 0).decode())
+        who = f"process {holder['pid']} on {holder['host']} (since {holder['since']})"
+        pid = holder["pid"]
+    except (OSError, ValueError, KeyError, TypeError):
+        who, pid = "another process", None
+    stop = f"; stop it with `kill {pid}`" if pid is not None else ""
+    return f"{path}: being trained by {who}; wait for it to finish{stop}"
 
 
 def _umask() -> int:

@@ -5,13 +5,24 @@ The run folder's summary.json always tells the truth (`running` -> `completed`,
 optimizer state, generator state, epoch, metrics, best weights) is taken, so a run
 stopped by Ctrl-C, SIGTERM or SIGKILL can be resumed and ends bit-identical to one
 that was never stopped.
+
+A new run is set up in a hidden partial folder (config.yaml, summary.json and the
+checkpoint of epoch 0) and renamed to its real name only then: a run folder is
+resumable from the moment it appears. Training holds the folder's lock, so a second
+process cannot train it at the same time. The checkpoint, not summary.json, is the
+source of truth for resuming. While the final files are written, Ctrl-C and SIGTERM
+wait, so that a second Ctrl-C cannot leave the status at `running`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import signal
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +33,7 @@ from dlzero_cli.data.catalog import DATASETS
 from dlzero_cli.data.datasets import Arrays
 from dlzero_cli.diagnostics import DiagnosticRow, Probe, diagnostic_indices, hidden_activations
 from dlzero_cli.engine.optim import Optimizer
-from dlzero_cli.errors import RunError, TrainingDiverged
+from dlzero_cli.errors import DlzeroError, RunError, TrainingDiverged, WriteError
 from dlzero_cli.evaluation import Evaluation, evaluate
 from dlzero_cli.model import (
     Model,
@@ -64,11 +75,17 @@ class TrainResult:
 
 
 class RunInterrupted(KeyboardInterrupt):
-    """Ctrl-C or SIGTERM stopped a run; it can be resumed from `folder`."""
+    """Ctrl-C or SIGTERM stopped a run; it can be resumed from `folder`.
 
-    def __init__(self, folder: RunFolder) -> None:
+    `status` is what summary.json says now: `interrupted`, or `completed` when the signal
+    came while the finished run's files were being written; `problems` lists the files
+    that could not be written on the way out (then the status may be older)."""
+
+    def __init__(
+        self, folder: RunFolder, status: str = "interrupted", problems: tuple[str, ...] = ()
+    ) -> None:
         super().__init__(str(folder.path))
-        self.folder = folder
+        self.folder, self.status, self.problems = folder, status, problems
 
 
 def layers_text(model: ModelConfig) -> str:
@@ -164,17 +181,25 @@ def train_from_config(
     """A new run folder for `loaded`, trained to the end.
 
     `threads` fixes the BLAS threads for the run (restored afterwards); None leaves
-    them as they are. Either way manifest.json records the count in effect.
+    them as they are. Either way manifest.json records the count in effect. The folder
+    appears (under its real name) only once it can be resumed; a failure before that
+    leaves nothing behind.
     """
     config = loaded.config
     splits = load_splits(loaded, data_dir)
     if config.train.gradient == "numerical":
         refuse_slow_numerical(plan_numerical(loaded, splits))
-    folder = RunFolder.create(runs_dir, config.name)
-    folder.write_config(config)
-    with blas_threads(threads):
-        environment = current_environment(threads)
-        return _train(folder, loaded, splits, callbacks or RunCallbacks(), None, environment)
+    staged = RunFolder.stage(runs_dir, config.name)
+    try:
+        with staged.lock():
+            staged.write_config(config)
+            with blas_threads(threads):
+                environment = current_environment(threads)
+                return _train(
+                    staged, loaded, splits, callbacks or RunCallbacks(), None, environment
+                )
+    finally:
+        staged.discard()  # still there only when setting up failed
 
 
 def resume_run(
@@ -182,25 +207,90 @@ def resume_run(
     callbacks: RunCallbacks | None = None,
     data_dir: Path | None = None,
     threads: int | None = None,
+    restart: bool = False,
 ) -> TrainResult:
     """Continue an interrupted run in its own folder from its last checkpoint.
 
     Without `threads`, a run whose manifest asked for a BLAS thread count continues
-    with that count, so that it ends as an uninterrupted run would.
+    with that count, so that it ends as an uninterrupted run would. The checkpoint is
+    the source of truth: a corrupt summary.json does not stop a resume, a missing
+    checkpoint does (RunError) unless `restart`, which trains the run again from epoch 1
+    in the same folder. RunLocked when another process is training the folder.
     """
-    previous = folder.read_summary()
-    if previous.status not in RESUMABLE:
-        raise RunError(
-            f"{folder.path}: status is {previous.status!r}; only a run that is "
-            f"{', '.join(RESUMABLE[:-1])} or {RESUMABLE[-1]} can be resumed"
-        )
-    loaded = folder.read_config()
-    splits = load_splits(loaded, data_dir)
-    if threads is None and folder.has_manifest():
-        threads = folder.read_manifest().environment.threads_requested
-    with blas_threads(threads):
-        environment = current_environment(threads)
-        return _train(folder, loaded, splits, callbacks or RunCallbacks(), previous, environment)
+    folder.refuse_newer_format()
+    with folder.lock():
+        try:
+            previous: Summary | None = folder.read_summary()
+            damaged = None
+        except RunError as exc:
+            previous, damaged = None, exc  # the checkpoint says where the run stands
+        if previous is not None and previous.status not in RESUMABLE:
+            raise RunError(
+                f"{folder.path}: status is {previous.status!r}; only a run that is "
+                f"{', '.join(RESUMABLE[:-1])} or {RESUMABLE[-1]} can be resumed"
+            )
+        if not restart and not folder.has_checkpoint():
+            raise RunError(
+                f"{folder.checkpoint_path}: missing, so the run cannot continue where it "
+                f"stopped; to train it again from epoch 1 in the same folder: "
+                f"dlzero train --resume {folder.path} --restart"
+            )
+        loaded = folder.read_config()
+        if damaged is not None and not restart:
+            state = folder.read_checkpoint().state
+            epochs = loaded.config.train.epochs
+            if state.epoch >= epochs or state.stopped_early:
+                raise RunError(
+                    f"{damaged}; its checkpoint says the run finished (epoch {state.epoch} "
+                    f"of {epochs}): nothing to resume"
+                )
+        splits = load_splits(loaded, data_dir)
+        if threads is None and folder.has_manifest():
+            with contextlib.suppress(DlzeroError):
+                threads = folder.read_manifest().environment.threads_requested
+        if restart:
+            origin = None
+        elif previous is not None:
+            origin = previous
+        else:
+            origin = _rebuilt_summary(folder, loaded)
+        with blas_threads(threads):
+            environment = current_environment(threads)
+            return _train(folder, loaded, splits, callbacks or RunCallbacks(), origin, environment)
+
+
+def _rebuilt_summary(folder: RunFolder, loaded: LoadedConfig) -> Summary:
+    """What a damaged summary.json said, as far as the run needs it to go on: its start
+    time from the folder's name (the time it was created, to the second)."""
+    stamp = folder.name[:16]
+    try:
+        started = datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
+    except ValueError:
+        started = utc_now()
+    return Summary(name=loaded.config.name, status="interrupted", started_at=started.isoformat())
+
+
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[list[int]]:
+    """Hold SIGINT and SIGTERM back while the block runs (the final files being written);
+    the signals that came, in the list yielded, for the caller to act on afterwards.
+    Python handlers, not a signal mask: BLAS threads would take a masked signal."""
+    caught: list[int] = []
+    signums = (signal.SIGINT, signal.SIGTERM)
+    try:
+        previous = {
+            signum: signal.signal(signum, lambda n, _: caught.append(n)) for signum in signums
+        }
+    except ValueError:  # not the main thread: signals do not reach this thread anyway
+        yield caught
+        return
+    try:
+        yield caught
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        # A signal the process ignored before stays ignored.
+        caught[:] = [n for n in caught if previous[n] is not signal.SIG_IGN]
 
 
 def _train(
@@ -213,7 +303,8 @@ def _train(
 ) -> TrainResult:
     """Train `folder`'s run to the end: afresh, or on from its checkpoint when `previous`
     (its summary so far) is given. Whenever it stops with weights, manifest.json records
-    its files, `splits`' digests and `environment`."""
+    its files, `splits`' digests and `environment`. A staged `folder` is published (given
+    its real name) once summary.json and the epoch-0 checkpoint are written."""
     config = loaded.config
     dataset = DATASETS.get(config.data.dataset)
     rng = np.random.default_rng(config.seed)
@@ -221,7 +312,7 @@ def _train(
     model.normalizer.fit(splits["train"].x)
     optimizer = make_optimizer(model, config.train)
     state = TrainState()
-    if previous is not None and folder.has_checkpoint():
+    if previous is not None:
         state = restore_checkpoint(folder, model, optimizer, rng)
     now = utc_now().isoformat()
     summary = Summary(
@@ -238,19 +329,52 @@ def _train(
         resumed_from_epoch=state.epoch if previous else None,
     )
     folder.write_summary(summary)
-    digests = split_digests(splits)
-    callbacks.run_started(folder, model, splits)
-
     probe = _probe(folder, loaded, model, splits["train"], state.epoch, previous is not None)
-    started = time.perf_counter()
     # The best weights travel in the checkpoint; weights.npz is written once, at the
     # end (or when stopped), not re-synced to disk at every improvement.
     checkpoint = Checkpointer(folder, model, rng, probe.rows if probe else None)
+    # The state training starts from, written out: for a new run the checkpoint of
+    # epoch 0 (from here on the folder can be resumed, and a missing checkpoint means a
+    # deleted one); for a resumed one, metrics.csv as its checkpoint has it (the
+    # checkpoint is the truth: a metrics.csv that a full disk kept from being written
+    # is written now).
+    checkpoint(state, optimizer, model.snapshot())
+    checkpoint.flush()
+    if folder.is_partial:
+        folder = checkpoint.folder = folder.publish()
+    digests = split_digests(splits)
+
+    started = time.perf_counter()
     metric, mode = config.train.monitor(bool(len(splits["val"])))
 
-    def finish(status: str, error: str | None = None, test: Score | None = None) -> Summary:
-        checkpoint.flush()
-        folder.write_curves(state.history, f"{config.name} ({status})")
+    def attempt(problems: list[DlzeroError], write, what: str) -> bool:
+        """Run one write of the way out; a failure is noted, never raised over the
+        reason the run stopped."""
+        try:
+            write()
+            return True
+        except DlzeroError as exc:
+            problems.append(exc)
+        except OSError as exc:
+            problems.append(WriteError(what, exc))
+        return False
+
+    def finish(
+        status: str,
+        problems: list[DlzeroError],
+        error: str | None = None,
+        test: Score | None = None,
+    ) -> Summary:
+        """The final summary (and checkpoint, metrics, curves, manifest), each written if
+        it can be; what could not be written is in `problems` and in the summary. A run
+        that completed but could not write all its files ends `failed` (resumable: its
+        checkpoint has every epoch, and resuming writes the rest)."""
+        attempt(problems, checkpoint.flush, str(folder.checkpoint_path))
+        attempt(
+            problems,
+            lambda: folder.write_curves(state.history, f"{config.name} ({status})"),
+            str(folder.curves_path),
+        )
         wall = time.perf_counter() - started
         trained = (len(state.history) - (summary.resumed_from_epoch or 0)) * len(splits["train"])
         outcome = Outcome(
@@ -266,54 +390,94 @@ def _train(
                 (r.val_acc for r in state.history if r.val_acc is not None), default=None
             ),
         )
+        if folder.weights_path.is_file():
+            attempt(
+                problems,
+                lambda: folder.write_manifest(
+                    make_manifest(folder, environment, dataset.name, digests)
+                ),
+                str(folder.manifest_path),
+            )
+        if status == "completed" and problems:
+            status = "failed"
+        noted = "; ".join(filter(None, [error, *(f"not written: {p}" for p in problems)]))
         final = replace(
             summary, status=status, finished_at=utc_now().isoformat(), outcome=outcome,
-            error=error, test=test,
+            error=noted or None, test=test,
         )  # fmt: skip
-        folder.write_summary(final)
-        if folder.weights_path.is_file():
-            folder.write_manifest(make_manifest(folder, environment, dataset.name, digests))
+        attempt(problems, lambda: folder.write_summary(final), str(folder.summary_path))
         return final
 
-    def save_weights() -> None:
+    def save_weights(problems: list[DlzeroError]) -> None:
         """last.npz as the model stands; weights.npz the best epoch (the current
-        weights when no epoch has completed); activations.png of the model as it stands."""
-        folder.write_last(model)
-        folder.write_weights(model, state.best)
+        weights when no epoch has completed); activations.png of the model as it stands.
+        Weights that are not finite are not written (the checkpoint has the last good)."""
+        if model.live_weights().non_finite():
+            problems.append(
+                RunError(
+                    f"{folder.last_path} and {folder.weights_path}: the weights as they "
+                    "stand are not finite"
+                )
+            )
+            return
+        attempt(problems, lambda: folder.write_last(model), str(folder.last_path))
+        attempt(problems, lambda: folder.write_weights(model, state.best), str(folder.weights_path))
         if probe is not None:
             title = f"{config.name}: hidden activations after epoch {state.epoch}"
-            folder.write_activations(hidden_activations(model.network, probe.x), title)
+            attempt(
+                problems,
+                lambda: folder.write_activations(hidden_activations(model.network, probe.x), title),
+                str(folder.activations_path),
+            )
 
     val = splits["val"] if len(splits["val"]) else None
+    problems: list[DlzeroError] = []
     try:
+        callbacks.run_started(folder, model, splits)
         fit(
             model, splits["train"], val, config.train, rng,
             callbacks=callbacks, optimizer=optimizer, state=state, checkpoint=checkpoint,
             probe=probe,
         )  # fmt: skip
+        # Past the last epoch: a Ctrl-C from here on still ends `interrupted`.
+        save_weights(problems)
+        if state.best is not None:
+            model.restore(state.best)  # the test score is the best epoch's
+        test = evaluate(model, splits["test"], batch_size=config.train.batch_size)
     except TrainingDiverged as exc:
-        save_weights()  # fit left the last good epoch's weights in the model
-        finish("diverged", error=exc.detail)
+        with _signals_deferred():
+            if state.epoch > 0:  # fit left the last finite epoch's weights in the model
+                save_weights(problems)
+                where = (
+                    f"the last finite weights are epoch {state.epoch}'s, in "
+                    f"{folder.last_path} (the best epoch's, {state.best_epoch}, in "
+                    f"{folder.weights_path})"
+                )
+            else:
+                where = "no epoch completed with finite weights, so no weight file was written"
+            finish("diverged", problems, error=exc.detail)
         raise exc.with_hint(
             f"lower train.optimizer.lr (now {config.train.optimizer.options()['lr']}) or "
-            f"check the input scale (data.normalize); the last good weights are in "
-            f"{folder.path}"
+            f"check the input scale (data.normalize); {where}"
         ) from None
     except KeyboardInterrupt:
         # Resuming uses the checkpoint (written by finish); the weight files are for
-        # looking at the run as it stands, mid-epoch.
-        save_weights()
-        finish("interrupted")
-        raise RunInterrupted(folder) from None
+        # looking at the run as it stands, mid-epoch. A second Ctrl-C waits.
+        with _signals_deferred():
+            save_weights(problems)
+            final = finish("interrupted", problems)
+        raise RunInterrupted(folder, final.status, tuple(map(str, problems))) from None
     except BaseException as exc:
-        finish("failed", error=f"{type(exc).__name__}: {exc}")
+        with _signals_deferred():
+            finish("failed", problems, error=f"{type(exc).__name__}: {exc}")
         raise
 
-    save_weights()
-    if state.best is not None:
-        model.restore(state.best)  # the test score is the best epoch's
-    test = evaluate(model, splits["test"], batch_size=config.train.batch_size)
-    final = finish("completed", test=Score(test.loss, test.accuracy))
+    with _signals_deferred() as caught:
+        final = finish("completed", problems, test=Score(test.loss, test.accuracy))
+    if problems:  # the first file that could not be written: one line, exit 1
+        raise problems[0]
+    if caught:
+        raise RunInterrupted(folder, "completed")
     slowdown = None
     if config.train.gradient == "numerical":
         slowdown = numerical_slowdown(loaded, splits["train"], state.history)
@@ -357,7 +521,18 @@ def import_book(
     dataset = DATASETS.get(config.data.dataset)
     model = Model.from_config(config, dataset, np.random.default_rng(config.seed))
     load_book_params(model.network, read_param_pickle(weights), str(weights))
-    folder = RunFolder.create(runs_dir, config.name)
+    staged = RunFolder.stage(runs_dir, config.name)
+    try:
+        folder = _write_import(staged, config, model, weights, dataset.name)
+    finally:
+        staged.discard()  # still there only when writing failed
+    return folder
+
+
+def _write_import(
+    folder: RunFolder, config: Any, model: Model, weights: Path, dataset: str
+) -> RunFolder:
+    """An imported run's files into the staged `folder`, which is then published."""
     folder.write_config(config)
     folder.write_metrics([])
     folder.write_weights(model)
@@ -369,7 +544,7 @@ def import_book(
             layers=layers_text(config.model),
             imported_from=str(weights.resolve()),
             imported_sha256=hashlib.sha256(weights.read_bytes()).hexdigest(),
-            dataset=dataset.name,
+            dataset=dataset,
             parameters=model.network.parameter_count(),
             started_at=now,
             finished_at=now,
@@ -378,4 +553,4 @@ def import_book(
     )
     # It trained elsewhere: no dataset digests; the pickle's SHA-256 is in the summary.
     folder.write_manifest(make_manifest(folder, current_environment()))
-    return folder
+    return folder.publish()
