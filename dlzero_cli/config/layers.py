@@ -76,7 +76,7 @@ def _annotation(setting: Setting) -> Any:
 def settings_model(kind: type[Layer]) -> type[BaseModel]:
     """The pydantic model of a layer kind's settings, derived from its declaration."""
     fields = {s.name: (_annotation(s), ... if s.required else s.default) for s in kind.settings}
-    config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
     return create_model(f"{kind.__name__}Settings", __config__=config, **fields)
 
 

@@ -11,7 +11,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from dlzero_cli.config.layers import Compiled, LayerProblem, compile_layers
-from dlzero_cli.config.schema import Config, KeyPath, describe_error
+from dlzero_cli.config.schema import Config, KeyPath, describe_error, kind_of
 from dlzero_cli.config.source import ConfigSource
 from dlzero_cli.data.catalog import DATASETS, Dataset
 from dlzero_cli.engine.activations import ACTIVATIONS
@@ -44,7 +44,7 @@ def validate(data: Any, source: ConfigSource) -> Config:
     if not isinstance(data, dict):
         raise ConfigError(
             f"{source.path}:1: the config must be a mapping of keys "
-            f"(name, seed, data, model, loss, train), got {type(data).__name__}"
+            f"(name, seed, data, model, loss, train), got {kind_of(data)}"
         )
     try:
         config = Config.model_validate(data)
