@@ -24,6 +24,28 @@ except ImportError:  # pragma: no cover - NumPy 1.x
 
 MAX_PICKLE_BYTES = 512 * 1024 * 1024
 
+# The dtype kinds a weight may have: floating point, signed and unsigned integers.
+_REAL_KINDS = "fiu"
+_KIND_WORDS = {
+    "b": "true/false values",
+    "c": "complex numbers",
+    "O": "Python objects",
+    "S": "bytes",
+    "U": "text",
+    "V": "records (a structured array)",
+    "M": "dates",
+    "m": "time spans",
+}
+
+
+class _NdarrayClass:
+    """What a pickle gets for the global numpy.ndarray: a token that `_reconstruct`
+    accepts as the class, and that cannot be called (numpy.ndarray((10**10,)) would
+    allocate whatever the file asks for)."""
+
+
+_NDARRAY = _NdarrayClass()
+
 
 def _reconstruct(cls, shape, typecode):
     """ndarray's pickle constructor, limited to the empty shell it always starts with.
@@ -32,9 +54,21 @@ def _reconstruct(cls, shape, typecode):
     from the bytes in the file; refusing other shapes keeps a crafted file from asking
     for a huge allocation here.
     """
-    if cls is not np.ndarray or tuple(shape) != (0,):
+    if cls is not _NDARRAY or tuple(shape) != (0,):
         raise pickle.UnpicklingError("unexpected array construction")
-    return _multiarray._reconstruct(cls, shape, typecode)
+    return _multiarray._reconstruct(np.ndarray, shape, typecode)
+
+
+def _scalar(dtype, data=None):
+    """A NumPy scalar from its dtype and exactly its bytes (nothing else is built)."""
+    if (
+        not isinstance(dtype, np.dtype)
+        or dtype.kind not in _REAL_KINDS
+        or not isinstance(data, bytes)
+        or len(data) != dtype.itemsize
+    ):
+        raise pickle.UnpicklingError("unexpected scalar construction")
+    return _multiarray.scalar(dtype, data)
 
 
 def _frombuffer(buffer, dtype, shape, order):
@@ -54,11 +88,11 @@ def _encode(text, encoding="latin1"):
 _ALLOWED = {
     ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
     ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
-    ("numpy.core.multiarray", "scalar"): _multiarray.scalar,
-    ("numpy._core.multiarray", "scalar"): _multiarray.scalar,
+    ("numpy.core.multiarray", "scalar"): _scalar,
+    ("numpy._core.multiarray", "scalar"): _scalar,
     ("numpy.core.numeric", "_frombuffer"): _frombuffer,
     ("numpy._core.numeric", "_frombuffer"): _frombuffer,
-    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "ndarray"): _NDARRAY,
     ("numpy", "dtype"): np.dtype,
     ("_codecs", "encode"): _encode,
 }
@@ -95,13 +129,35 @@ def read_param_pickle(path: Path) -> dict[str, np.ndarray]:
         raise DataError(f"{path}: {exc}") from None
     except Exception as exc:  # a malformed pickle can fail in many ways; none may crash us
         raise DataError(f"{path}: not a readable pickle ({type(exc).__name__}: {exc})") from None
-    if not isinstance(params, dict) or not all(
-        isinstance(k, str) and isinstance(v, np.ndarray) for k, v in params.items()
-    ):
-        raise DataError(
-            f"{path}: expected a dict of name -> NumPy array, got {type(params).__name__}"
-        )
+    if not isinstance(params, dict):
+        raise DataError(f"{path}: expected a dict of name -> NumPy array, got {_kind(params)}")
+    for name, value in params.items():
+        if not isinstance(name, str) or not isinstance(value, np.ndarray):
+            raise DataError(
+                f"{path}: expected a dict of name -> NumPy array, but {name!r} holds {_kind(value)}"
+            )
+        if value.dtype.kind not in _REAL_KINDS or value.dtype.fields is not None:
+            what = _KIND_WORDS.get(value.dtype.kind, str(value.dtype))
+            raise DataError(
+                f"{path}: {name} is an array of {what} ({value.dtype}); weights must be "
+                "real numbers (a floating-point or integer array)"
+            )
     return params
+
+
+def _kind(value: object) -> str:
+    """A pickled value in words, for an error line."""
+    if isinstance(value, np.ndarray):
+        return "an array"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, (str, bytes)):
+        return "text"
+    if isinstance(value, (int, float, np.number)):
+        return "a number"
+    return "something else"
 
 
 def book_names(network: Sequential) -> dict[str, str]:
