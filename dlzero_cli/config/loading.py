@@ -108,11 +108,15 @@ def read_text(path: Path) -> str:
 
 
 def load_config(
-    name_or_path: str | None = None, overrides: Iterable[str | Override] = ()
+    name_or_path: str | None = None,
+    overrides: Iterable[str | Override] = (),
+    check_memory: bool = True,
 ) -> LoadedConfig:
     """Read, override and validate a config; raise ConfigError with one line per problem.
 
-    Overrides are `--set` strings ('key.path=value') or located `Override`s.
+    Overrides are `--set` strings ('key.path=value') or located `Override`s. With
+    `check_memory` (the default), a network too large to train in this machine's
+    memory is refused at the line of model.layers.
     """
     path = resolve_config_path(name_or_path)
     data, lines = parse_yaml(read_text(path), str(path))
@@ -126,7 +130,7 @@ def load_config(
         # A config without a name is named after its file.
         data.setdefault("name", path.stem)
         apply_overrides(data, overrides, source)
-    return LoadedConfig(validate(data, source), source)
+    return LoadedConfig(validate(data, source, check_memory), source)
 
 
 def dump_config(config: Config) -> str:
