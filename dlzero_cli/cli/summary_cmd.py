@@ -29,7 +29,7 @@ def summary_command(
     from dlzero_cli.config import load_config
     from dlzero_cli.model import summarize
 
-    summary = summarize(load_config(config, set_))
+    summary = summarize(load_config(config, set_, check_memory=False))
     stdout.print(
         network_table(summary.layers, summary.input_shape, summary.batch_size, summary.title)
     )
