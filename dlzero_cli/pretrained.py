@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import pickle
+import pickletools
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,9 @@ except ImportError:  # pragma: no cover - NumPy 1.x
     from numpy.core import multiarray as _multiarray  # type: ignore[no-redef]
 
 MAX_PICKLE_BYTES = 512 * 1024 * 1024
+# The book's files hold a few hundred opcodes; a file of millions is not one of them.
+MAX_OPCODES = 1_000_000
+_PUTS = {"PUT", "BINPUT", "LONG_BINPUT"}
 
 # The dtype kinds a weight may have: floating point, signed and unsigned integers.
 _REAL_KINDS = "fiu"
@@ -114,6 +118,18 @@ class RestrictedUnpickler(pickle.Unpickler):
             ) from None
 
 
+def _check_opcodes(data: bytes) -> None:
+    """Read the opcodes without running any (pickletools): a memo index far beyond the
+    objects stored so far would make the C unpickler grow its memo table to that index
+    and zero it, so a 10-byte file could take gigabytes. Refused here, as are files of
+    more than MAX_OPCODES opcodes."""
+    for count, (opcode, arg, _) in enumerate(pickletools.genops(data)):
+        if count > MAX_OPCODES:
+            raise pickle.UnpicklingError(f"more than {MAX_OPCODES:,} opcodes")
+        if opcode.name in _PUTS and not 0 <= int(arg) <= count:
+            raise pickle.UnpicklingError(f"memo index {arg} at opcode {count}")
+
+
 def read_param_pickle(path: Path) -> dict[str, np.ndarray]:
     """A pickled {name: ndarray} dict, read with RestrictedUnpickler."""
     try:
@@ -124,6 +140,7 @@ def read_param_pickle(path: Path) -> dict[str, np.ndarray]:
     except OSError as exc:
         raise DataError(f"{path}: cannot read: {exc.strerror}") from None
     try:
+        _check_opcodes(data)
         params = RestrictedUnpickler(io.BytesIO(data)).load()
     except RefusedGlobal as exc:
         raise DataError(f"{path}: {exc}") from None

@@ -175,3 +175,28 @@ def test_import_of_a_complex_weight_is_one_line_exit_1(cli, tmp_path):
     result = cli("import", "book", str(path), "--config", str(config))
     assert result.exit_code == 1, result.output
     assert result.stderr.count("\n") == 1 and "complex numbers" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b"\x80\x02]r" + (2**30).to_bytes(4, "little") + b".",  # LONG_BINPUT 2**30: 16 GB
+        b"\x80\x02]q\xff.",  # BINPUT 255 after one object
+        b"(lp99999999\n.",  # protocol 0's PUT with a decimal index
+    ],
+)
+def test_a_memo_index_beyond_the_objects_stored_is_refused_before_unpickling(tmp_path, payload):
+    """The C unpickler grows and zero-fills its memo table up to the index a PUT names:
+    a 10-byte file with LONG_BINPUT 2**30 would touch 16 GB (2**26 measured: 1 GB)."""
+    path = tmp_path / "memo.pkl"
+    path.write_bytes(payload)
+    with pytest.raises(DataError, match=r"not a readable pickle \(UnpicklingError: memo index"):
+        read_param_pickle(path)
+
+
+def test_memo_indices_as_pickle_writes_them_load(tmp_path):
+    shared = np.ones(3)
+    path = tmp_path / "w.pkl"
+    path.write_bytes(pickle.dumps({"W1": shared, "b1": np.zeros(3), "W2": shared}, protocol=2))
+    params = read_param_pickle(path)
+    assert sorted(params) == ["W1", "W2", "b1"]
