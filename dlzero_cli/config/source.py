@@ -195,6 +195,12 @@ def parse_yaml(text: str, path: str) -> tuple[Any, dict[KeyPath, int]]:
     except _Refused as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark is not None else 1
         raise ConfigError(f"{path}:{line}: {exc.problem}") from None
+    except yaml.reader.ReaderError as exc:  # a control character: no mark, a position
+        line = text[: exc.position].count("\n") + 1
+        code = ord(exc.character) if isinstance(exc.character, str) else exc.character
+        raise ConfigError(
+            f"{path}:{line}: malformed YAML: unacceptable character #x{code:04x}: {exc.reason}"
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""
