@@ -189,7 +189,8 @@ def too_large(footprint: Footprint, available: int | None) -> str | None:
         f"the network needs about {gigabytes(footprint.total)} to train "
         f"({footprint.parameters:,} parameters with their gradients and "
         f"{footprint.optimizer}'s state: {gigabytes(footprint.parameter_bytes)}; a batch "
-        f"through the layers: {gigabytes(footprint.activation_bytes)}), but this machine "
+        f"through the layers: {gigabytes(footprint.activation_bytes)}; drawing the first "
+        f"weights: {gigabytes(footprint.init_bytes)}), but this machine "
         f"has {gigabytes(available)} available; use fewer or smaller layers or a smaller "
         f"train.batch_size{float32}"
     )
