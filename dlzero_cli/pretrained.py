@@ -145,7 +145,7 @@ def read_param_pickle(path: Path) -> dict[str, np.ndarray]:
     except RefusedGlobal as exc:
         raise DataError(f"{path}: {exc}") from None
     except Exception as exc:  # a malformed pickle can fail in many ways; none may crash us
-        raise DataError(f"{path}: not a readable pickle ({type(exc).__name__}: {exc})") from None
+        raise DataError(f"{path}: not a readable pickle ({_reason(exc)})") from None
     if not isinstance(params, dict):
         raise DataError(f"{path}: expected a dict of name -> NumPy array, got {_kind(params)}")
     for name, value in params.items():
@@ -160,6 +160,15 @@ def read_param_pickle(path: Path) -> dict[str, np.ndarray]:
                 "real numbers (a floating-point or integer array)"
             )
     return params
+
+
+def _reason(exc: Exception) -> str:
+    """What went wrong unpickling, in one short line and without Python's class names."""
+    if isinstance(exc, EOFError):
+        return "the file ends too soon"
+    lines = str(exc).splitlines()
+    text = lines[0] if lines else "damaged"
+    return text if len(text) <= 160 else text[:157] + "..."
 
 
 def _kind(value: object) -> str:

@@ -190,7 +190,7 @@ def test_a_memo_index_beyond_the_objects_stored_is_refused_before_unpickling(tmp
     a 10-byte file with LONG_BINPUT 2**30 would touch 16 GB (2**26 measured: 1 GB)."""
     path = tmp_path / "memo.pkl"
     path.write_bytes(payload)
-    with pytest.raises(DataError, match=r"not a readable pickle \(UnpicklingError: memo index"):
+    with pytest.raises(DataError, match=r"not a readable pickle \(memo index"):
         read_param_pickle(path)
 
 

@@ -11,6 +11,7 @@ Three generators, 200 examples each (600 in all), a 2-second deadline per exampl
 from __future__ import annotations
 
 import pickle
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -46,6 +47,7 @@ def check(folder: Path, payload: bytes) -> None:
     except DataError as exc:
         message = str(exc)
         assert message.startswith(f"{path}: ") and "\n" not in message, message
+        assert not re.search(r"[A-Z][a-z]+Error\b|<class|object at 0x", message), message
     else:
         assert isinstance(params, dict)
         for name, value in params.items():
