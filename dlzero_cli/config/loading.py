@@ -149,7 +149,7 @@ def describe_shipped_configs() -> list[ShippedConfig]:
     """The shipped configs with their one-line descriptions, for `dlzero configs`."""
     listed = []
     for name, path in shipped_configs().items():
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data, _ = parse_yaml(read_text(path), str(path))
         description = str(data.get("description", "")) if isinstance(data, dict) else ""
         listed.append(ShippedConfig(name, description, path, name == DEFAULT_CONFIG))
     return listed
