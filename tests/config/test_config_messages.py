@@ -11,6 +11,7 @@ import pytest
 
 from dlzero_cli.config import load_config
 from dlzero_cli.errors import ConfigError
+from dlzero_cli.sweeps.spec import load_sweep
 
 PYTHON_WORDS = re.compile(
     r"instance of|[A-Z][a-z]+Config\b|\bdict\b|NoneType|\bstr\b|\bint\b|\btuple\b|<class|"
@@ -100,3 +101,13 @@ def test_no_recorded_error_line_names_a_python_class(fixtures):
     errors = {name: case["error"] or "" for name, case in cases.items()}
     named = {name: error for name, error in errors.items() if PYTHON_WORDS.search(error)}
     assert not named
+
+
+@pytest.mark.parametrize(("text", "words"), [("", "an empty file"), ("[1]\n", "a list")])
+def test_a_sweep_file_that_is_not_a_mapping_says_what_it_is(write_config, text, words):
+    path = write_config(text, "sweep.yaml")
+    with pytest.raises(ConfigError) as info:
+        load_sweep(str(path))
+    message = str(info.value)
+    assert message.startswith(f"{path}:1: a sweep file must be a mapping of keys")
+    assert message.endswith(f"got {words}") and not PYTHON_WORDS.search(message)
