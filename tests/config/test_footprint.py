@@ -204,3 +204,11 @@ def test_compile_model_shapes_only_matches_the_real_build():
     free = compile_model(config, dataset, shapes_only=True)
     real = compile_model(config, dataset)
     assert free.shapes == real.shapes and free.inits == real.inits
+
+
+@pytest.mark.parametrize("command", ["gradcheck", "graph", "check"])
+def test_every_command_that_builds_from_a_config_refuses_in_one_line(cli, command):
+    result = cli(command, "digits-64-50-100-10", "--set", "model.layers=64-1000000000-10")
+    assert result.exit_code == 2, result.output
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith("error: --set model.layers=64-1000000000-10: model.layers: ")
