@@ -6,6 +6,7 @@ Three generators, 200 examples each (600 in all), a 2-second deadline per exampl
 - random opcode sequences, some naming hostile globals (os.system, builtins.exec,
   numpy.testing's runstring, ...) with a marker-file argument;
 - dicts of arrays of random dtypes (every kind NumPy has) and shapes.
+The file runs in about 1 s.
 """
 
 from __future__ import annotations
