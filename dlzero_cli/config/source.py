@@ -290,6 +290,8 @@ def apply_overrides(
         for depth, part in enumerate(key[:-1]):
             if target.get(part) is None:  # absent, or `early_stopping: null` in the file
                 target[part] = {}
+                # The override made this section: it answers for the section's defaults.
+                source.overrides.setdefault(key[: depth + 1], override.where)
             child = target[part]
             if not isinstance(child, dict):
                 section = key[: depth + 1]

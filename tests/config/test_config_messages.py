@@ -111,3 +111,12 @@ def test_a_sweep_file_that_is_not_a_mapping_says_what_it_is(write_config, text, 
     message = str(info.value)
     assert message.startswith(f"{path}:1: a sweep file must be a mapping of keys")
     assert message.endswith(f"got {words}") and not PYTHON_WORDS.search(message)
+
+
+def test_a_set_that_fills_a_null_section_is_blamed_for_its_defaults(write_config):
+    path = write_config(
+        "name: g\ndata: {validation: 0}\nmodel: {layers: 64-10}\ntrain:\n  early_stopping: null\n"
+    )
+    assert error_of(path, ["train.early_stopping.patience=3"]).startswith(
+        "--set train.early_stopping.patience=3: train.early_stopping.metric: "
+    )
