@@ -200,3 +200,18 @@ def test_memo_indices_as_pickle_writes_them_load(tmp_path):
     path.write_bytes(pickle.dumps({"W1": shared, "b1": np.zeros(3), "W2": shared}, protocol=2))
     params = read_param_pickle(path)
     assert sorted(params) == ["W1", "W2", "b1"]
+
+
+def test_numpy_scalars_are_built_from_their_exact_bytes_only(tmp_path):
+    path = tmp_path / "w.pkl"
+    path.write_bytes(pickle.dumps({"W1": np.ones(2), "lr": np.float64(0.1)}, protocol=2))
+    with pytest.raises(
+        DataError, match=r"expected a dict of name -> NumPy array, but 'lr' holds a number"
+    ):
+        read_param_pickle(path)
+    # scalar(dtype('O'), ...) would hand back any object; scalar(dtype, b'') nothing real
+    for args in ((np.dtype("O"), b"\0" * 8), (np.dtype("f8"), b"\0" * 4)):
+        payload = pickle.dumps(args, protocol=2)[2:-1]
+        path.write_bytes(b"\x80\x02cnumpy.core.multiarray\nscalar\n" + payload + b"R.")
+        with pytest.raises(DataError, match="unexpected scalar construction"):
+            read_param_pickle(path)
