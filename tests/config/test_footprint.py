@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from dlzero_cli.config import footprint, load_config
+from dlzero_cli.config.layers import compile_layers, parse_settings, split_entry
 from dlzero_cli.config.rules import compile_model, model_footprint
 from dlzero_cli.data.catalog import DATASETS
 from dlzero_cli.data.datasets import Arrays
@@ -167,7 +168,6 @@ def test_every_layer_kind_built_in_shapes_only_has_its_real_shapes_and_no_bytes(
     ]  # fmt: skip
     names = {e if isinstance(e, str) else next(iter(e)) for e in entries}
     assert names == set(LAYERS.names()), "a new layer kind: add it here"
-    from dlzero_cli.config.layers import compile_layers
 
     def build(dtype):
         return compile_layers(entries, (1, 8, 8), lambda i: ("model", "layers", i), dtype)
@@ -179,6 +179,15 @@ def test_every_layer_kind_built_in_shapes_only_has_its_real_shapes_and_no_bytes(
             a, b = getattr(ours, part), getattr(theirs, part)
             assert {k: v.shape for k, v in a.items()} == {k: v.shape for k, v in b.items()}
             assert all(v.nbytes == 0 for v in b.values())
+    # What layer_values predicts before building is what each layer really holds.
+    inputs = [(1, 8, 8), *real.shapes[:-1]]
+    for index, (entry, layer, shape) in enumerate(zip(entries, real.layers, inputs, strict=True)):
+        name, raw = split_entry(entry, (index,))
+        settings = parse_settings(name, raw, (index,))
+        held = sum(
+            v.size for part in (layer.params, layer.grads, layer.buffers) for v in part.values()
+        )
+        assert footprint.layer_values(LAYERS.get(name), settings, shape) == held, name
 
 
 def test_optimizer_state_is_measured_for_every_optimizer():
