@@ -193,12 +193,13 @@ class NetworkSummary:
 
 
 def summarize(loaded: LoadedConfig) -> NetworkSummary:
-    """The network a config builds, layer by layer."""
+    """The network a config builds, layer by layer, described from layers that hold no
+    memory (config.footprint.SHAPES_ONLY): a network too large to train still shows."""
     config = loaded.config
     dataset = DATASETS.get(config.data.dataset)
-    model = Model.from_config(config, dataset, np.random.default_rng(config.seed))
+    network = Sequential(compile_model(config, dataset, shapes_only=True).layers)
     title = f"{config.name}: {dataset.name}, output {config.model.output}, loss {config.loss}"
-    rows = model.network.summary(dataset.input_shape)
+    rows = network.summary(dataset.input_shape)
     return NetworkSummary(title, dataset.input_shape, config.train.batch_size, rows)
 
 

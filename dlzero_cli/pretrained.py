@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import pickle
+import pickletools
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,31 @@ except ImportError:  # pragma: no cover - NumPy 1.x
     from numpy.core import multiarray as _multiarray  # type: ignore[no-redef]
 
 MAX_PICKLE_BYTES = 512 * 1024 * 1024
+# The book's files hold a few hundred opcodes; a file of millions is not one of them.
+MAX_OPCODES = 1_000_000
+_PUTS = {"PUT", "BINPUT", "LONG_BINPUT"}
+
+# The dtype kinds a weight may have: floating point, signed and unsigned integers.
+_REAL_KINDS = "fiu"
+_KIND_WORDS = {
+    "b": "true/false values",
+    "c": "complex numbers",
+    "O": "Python objects",
+    "S": "bytes",
+    "U": "text",
+    "V": "records (a structured array)",
+    "M": "dates",
+    "m": "time spans",
+}
+
+
+class _NdarrayClass:
+    """What a pickle gets for the global numpy.ndarray: a token that `_reconstruct`
+    accepts as the class, and that cannot be called (numpy.ndarray((10**10,)) would
+    allocate whatever the file asks for)."""
+
+
+_NDARRAY = _NdarrayClass()
 
 
 def _reconstruct(cls, shape, typecode):
@@ -32,9 +58,21 @@ def _reconstruct(cls, shape, typecode):
     from the bytes in the file; refusing other shapes keeps a crafted file from asking
     for a huge allocation here.
     """
-    if cls is not np.ndarray or tuple(shape) != (0,):
+    if cls is not _NDARRAY or tuple(shape) != (0,):
         raise pickle.UnpicklingError("unexpected array construction")
-    return _multiarray._reconstruct(cls, shape, typecode)
+    return _multiarray._reconstruct(np.ndarray, shape, typecode)
+
+
+def _scalar(dtype, data=None):
+    """A NumPy scalar from its dtype and exactly its bytes (nothing else is built)."""
+    if (
+        not isinstance(dtype, np.dtype)
+        or dtype.kind not in _REAL_KINDS
+        or not isinstance(data, bytes)
+        or len(data) != dtype.itemsize
+    ):
+        raise pickle.UnpicklingError("unexpected scalar construction")
+    return _multiarray.scalar(dtype, data)
 
 
 def _frombuffer(buffer, dtype, shape, order):
@@ -54,11 +92,11 @@ def _encode(text, encoding="latin1"):
 _ALLOWED = {
     ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
     ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
-    ("numpy.core.multiarray", "scalar"): _multiarray.scalar,
-    ("numpy._core.multiarray", "scalar"): _multiarray.scalar,
+    ("numpy.core.multiarray", "scalar"): _scalar,
+    ("numpy._core.multiarray", "scalar"): _scalar,
     ("numpy.core.numeric", "_frombuffer"): _frombuffer,
     ("numpy._core.numeric", "_frombuffer"): _frombuffer,
-    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "ndarray"): _NDARRAY,
     ("numpy", "dtype"): np.dtype,
     ("_codecs", "encode"): _encode,
 }
@@ -80,6 +118,18 @@ class RestrictedUnpickler(pickle.Unpickler):
             ) from None
 
 
+def _check_opcodes(data: bytes) -> None:
+    """Read the opcodes without running any (pickletools): a memo index far beyond the
+    objects stored so far would make the C unpickler grow its memo table to that index
+    and zero it, so a 10-byte file could take gigabytes. Refused here, as are files of
+    more than MAX_OPCODES opcodes."""
+    for count, (opcode, arg, _) in enumerate(pickletools.genops(data)):
+        if count > MAX_OPCODES:
+            raise pickle.UnpicklingError(f"more than {MAX_OPCODES:,} opcodes")
+        if opcode.name in _PUTS and not 0 <= int(arg) <= count:
+            raise pickle.UnpicklingError(f"memo index {arg} at opcode {count}")
+
+
 def read_param_pickle(path: Path) -> dict[str, np.ndarray]:
     """A pickled {name: ndarray} dict, read with RestrictedUnpickler."""
     try:
@@ -90,18 +140,50 @@ def read_param_pickle(path: Path) -> dict[str, np.ndarray]:
     except OSError as exc:
         raise DataError(f"{path}: cannot read: {exc.strerror}") from None
     try:
+        _check_opcodes(data)
         params = RestrictedUnpickler(io.BytesIO(data)).load()
     except RefusedGlobal as exc:
         raise DataError(f"{path}: {exc}") from None
     except Exception as exc:  # a malformed pickle can fail in many ways; none may crash us
-        raise DataError(f"{path}: not a readable pickle ({type(exc).__name__}: {exc})") from None
-    if not isinstance(params, dict) or not all(
-        isinstance(k, str) and isinstance(v, np.ndarray) for k, v in params.items()
-    ):
-        raise DataError(
-            f"{path}: expected a dict of name -> NumPy array, got {type(params).__name__}"
-        )
+        raise DataError(f"{path}: not a readable pickle ({_reason(exc)})") from None
+    if not isinstance(params, dict):
+        raise DataError(f"{path}: expected a dict of name -> NumPy array, got {_kind(params)}")
+    for name, value in params.items():
+        if not isinstance(name, str) or not isinstance(value, np.ndarray):
+            raise DataError(
+                f"{path}: expected a dict of name -> NumPy array, but {name!r} holds {_kind(value)}"
+            )
+        if value.dtype.kind not in _REAL_KINDS or value.dtype.fields is not None:
+            what = _KIND_WORDS.get(value.dtype.kind, str(value.dtype))
+            raise DataError(
+                f"{path}: {name} is an array of {what} ({value.dtype}); weights must be "
+                "real numbers (a floating-point or integer array)"
+            )
     return params
+
+
+def _reason(exc: Exception) -> str:
+    """What went wrong unpickling, in one short line and without Python's class names."""
+    if isinstance(exc, EOFError):
+        return "the file ends too soon"
+    lines = str(exc).splitlines()
+    text = lines[0] if lines else "damaged"
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+def _kind(value: object) -> str:
+    """A pickled value in words, for an error line."""
+    if isinstance(value, np.ndarray):
+        return "an array"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, (str, bytes)):
+        return "text"
+    if isinstance(value, (int, float, np.number)):
+        return "a number"
+    return "something else"
 
 
 def book_names(network: Sequential) -> dict[str, str]:

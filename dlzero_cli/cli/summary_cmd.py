@@ -30,7 +30,7 @@ def summary_command(
     from dlzero_cli.cli.targets import load_config_or_run
     from dlzero_cli.model import summarize
 
-    summary = summarize(load_config_or_run(config, set_, runs_dir))
+    summary = summarize(load_config_or_run(config, set_, runs_dir, check_memory=False))
     stdout.print(
         network_table(summary.layers, summary.input_shape, summary.batch_size, summary.title)
     )

@@ -16,7 +16,10 @@ CONFIG_OR_RUN_HELP = (
 
 
 def load_config_or_run(
-    target: str | None, overrides: Sequence[str], runs_dir: Path | None
+    target: str | None,
+    overrides: Sequence[str],
+    runs_dir: Path | None,
+    check_memory: bool = True,
 ) -> LoadedConfig:
     """The config `target` names: a run's config.yaml when it names a run (`latest`, a
     run folder, or a run's name under the runs folder), else a config file or name."""
@@ -28,5 +31,5 @@ def load_config_or_run(
     runs = runs_dir_or_default(runs_dir)
     if target is not None and is_run(target, runs):
         folder = RunFolder.find(target, runs, need_weights=False)
-        return load_config(str(folder.config_path), overrides)
-    return load_config(target, overrides)
+        return load_config(str(folder.config_path), overrides, check_memory=check_memory)
+    return load_config(target, overrides, check_memory=check_memory)

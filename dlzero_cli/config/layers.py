@@ -24,6 +24,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, create_model
 
+from dlzero_cli.config.footprint import layer_values
 from dlzero_cli.config.schema import describe_error, registered
 from dlzero_cli.engine.activations import ACTIVATIONS
 from dlzero_cli.engine.declaration import Setting, ShapeError
@@ -38,6 +39,14 @@ class LayerProblem(Exception):
     def __init__(self, path: Path, message: str) -> None:
         super().__init__(message)
         self.path, self.message = path, message
+
+
+class TooLarge(LayerProblem):
+    """The layers up to `path` would hold more than the build's limit of values."""
+
+    def __init__(self, path: Path, values: int) -> None:
+        super().__init__(path, f"the layers hold {values:,} values")
+        self.values = values
 
 
 @dataclass
@@ -76,7 +85,7 @@ def _annotation(setting: Setting) -> Any:
 def settings_model(kind: type[Layer]) -> type[BaseModel]:
     """The pydantic model of a layer kind's settings, derived from its declaration."""
     fields = {s.name: (_annotation(s), ... if s.required else s.default) for s in kind.settings}
-    config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
     return create_model(f"{kind.__name__}Settings", __config__=config, **fields)
 
 
@@ -131,18 +140,26 @@ def compile_layers(
     path_of: Callable[[int], Path],
     dtype: np.dtype | type = np.float32,
     rng: np.random.Generator | None = None,
+    limit: int | None = None,
 ) -> Compiled:
     """Layers for `entries` from one sample's `input_shape`; LayerProblem on the first
     entry that cannot be built (its path from `path_of(index)`). The layers have zero
-    parameters; `rng` is the generator of those that draw random numbers (dropout)."""
+    parameters; `rng` is the generator of those that draw random numbers (dropout).
+
+    With `limit`, TooLarge before building the layer that would bring the values the
+    layers hold (footprint.layer_values) past it."""
     compiled = Compiled()
     shape = tuple(input_shape)
     dtype = np.dtype(dtype)
+    values = 0
     for index, entry in enumerate(entries):
         path = path_of(index)
         name, raw = split_entry(entry, path)
         settings = parse_settings(name, raw, path)
         kind = LAYERS.get(name)
+        values += layer_values(kind, settings, shape)
+        if limit is not None and values > limit:
+            raise TooLarge(path, values)
         try:
             layer = kind.build(settings, shape, dtype, rng)
             shape = layer.output_shape(shape)

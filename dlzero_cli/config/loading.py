@@ -14,7 +14,13 @@ import yaml
 
 from dlzero_cli.config.rules import validate
 from dlzero_cli.config.schema import Config
-from dlzero_cli.config.source import ConfigSource, Override, apply_overrides, parse_yaml
+from dlzero_cli.config.source import (
+    MAX_YAML_CHARS,
+    ConfigSource,
+    Override,
+    apply_overrides,
+    parse_yaml,
+)
 from dlzero_cli.engine.registry import did_you_mean
 from dlzero_cli.errors import ConfigError
 
@@ -86,7 +92,14 @@ def resolve_config_path(name_or_path: str | None) -> Path:
 
 
 def read_text(path: Path) -> str:
+    """A config or sweep file's text; one that is too large is refused before reading."""
     try:
+        size = path.stat().st_size
+        if size > MAX_YAML_CHARS * 4:  # UTF-8 takes at most 4 bytes a character
+            raise ConfigError(
+                f"{path}: {size:,} bytes is too large for a config (at most "
+                f"{MAX_YAML_CHARS:,} characters)"
+            )
         return path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not a text file (UTF-8 YAML expected)") from None
@@ -95,22 +108,29 @@ def read_text(path: Path) -> str:
 
 
 def load_config(
-    name_or_path: str | None = None, overrides: Iterable[str | Override] = ()
+    name_or_path: str | None = None,
+    overrides: Iterable[str | Override] = (),
+    check_memory: bool = True,
 ) -> LoadedConfig:
     """Read, override and validate a config; raise ConfigError with one line per problem.
 
-    Overrides are `--set` strings ('key.path=value') or located `Override`s.
+    Overrides are `--set` strings ('key.path=value') or located `Override`s. With
+    `check_memory` (the default), a network too large to train in this machine's
+    memory is refused at the line of model.layers.
     """
     path = resolve_config_path(name_or_path)
     data, lines = parse_yaml(read_text(path), str(path))
     source = ConfigSource(str(path), lines)
     if data is None:
-        data = {}
+        raise ConfigError(
+            f"{path}:1: the file is empty (or only comments); a config needs at least "
+            "`model: {layers: ...}`, see `dlzero configs`"
+        )
     if isinstance(data, dict):
         # A config without a name is named after its file.
         data.setdefault("name", path.stem)
         apply_overrides(data, overrides, source)
-    return LoadedConfig(validate(data, source), source)
+    return LoadedConfig(validate(data, source, check_memory), source)
 
 
 def dump_config(config: Config) -> str:
@@ -129,7 +149,7 @@ def describe_shipped_configs() -> list[ShippedConfig]:
     """The shipped configs with their one-line descriptions, for `dlzero configs`."""
     listed = []
     for name, path in shipped_configs().items():
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data, _ = parse_yaml(read_text(path), str(path))
         description = str(data.get("description", "")) if isinstance(data, dict) else ""
         listed.append(ShippedConfig(name, description, path, name == DEFAULT_CONFIG))
     return listed

@@ -10,14 +10,15 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
-from dlzero_cli.config.layers import Compiled, LayerProblem, compile_layers, split_entry
-from dlzero_cli.config.schema import Config, KeyPath, describe_error
+from dlzero_cli.config import footprint
+from dlzero_cli.config.layers import Compiled, LayerProblem, TooLarge, compile_layers, split_entry
+from dlzero_cli.config.schema import Config, KeyPath, describe_error, kind_of
 from dlzero_cli.config.source import ConfigSource
 from dlzero_cli.data.catalog import DATASETS, Dataset
 from dlzero_cli.engine.activations import ACTIVATIONS
 from dlzero_cli.engine.layers import LAYERS, Affine
 from dlzero_cli.engine.losses import LOSSES
-from dlzero_cli.errors import ConfigError
+from dlzero_cli.errors import ConfigError, DlzeroError
 
 
 def validation_error(
@@ -40,11 +41,16 @@ def validation_error(
     return ConfigError("\n".join(dict.fromkeys(lines)))
 
 
-def validate(data: Any, source: ConfigSource) -> Config:
+def validate(data: Any, source: ConfigSource, check_memory: bool = True) -> Config:
+    """The config `data` as a validated Config, or a ConfigError of one line per problem.
+
+    With `check_memory`, a network too large to train on this machine is a problem too
+    (`dlzero summary` turns it off: it describes a network without building it).
+    """
     if not isinstance(data, dict):
         raise ConfigError(
             f"{source.path}:1: the config must be a mapping of keys "
-            f"(name, seed, data, model, loss, train), got {type(data).__name__}"
+            f"(name, seed, data, model, loss, train), got {kind_of(data)}"
         )
     try:
         config = Config.model_validate(data)
@@ -53,20 +59,75 @@ def validate(data: Any, source: ConfigSource) -> Config:
     problems = list(consistency_problems(config))
     if problems:
         raise ConfigError("\n".join(source.error_line(key, msg) for key, msg in problems))
+    if check_memory:
+        message = memory_problem(config, DATASETS.get(config.data.dataset))
+        if message is not None:
+            raise source.error(("model", "layers"), message)
     return config
 
 
 def compile_model(
-    config: Config, dataset: Dataset, rng: np.random.Generator | None = None
+    config: Config,
+    dataset: Dataset,
+    rng: np.random.Generator | None = None,
+    shapes_only: bool = False,
 ) -> Compiled:
-    """The layers of a validated config (they fit `dataset`), in the config's dtype."""
+    """The layers of a validated config (they fit `dataset`), in the config's dtype.
+
+    With `shapes_only` the layers hold no memory (footprint.SHAPES_ONLY): their shapes,
+    parameter counts and summaries are real, their values nothing. Otherwise a network
+    too large for this machine's memory is refused before anything is allocated.
+    """
+    if shapes_only:
+        return _compile(config, dataset, footprint.SHAPES_ONLY, rng, footprint.SHAPES_ONLY_LIMIT)
+    message = memory_problem(config, dataset)
+    if message is not None:
+        raise ConfigError(f"model.layers: {message}")
+    return _compile(config, dataset, np.dtype(config.train.dtype), rng)
+
+
+def _compile(
+    config: Config,
+    dataset: Dataset,
+    dtype: np.dtype,
+    rng: np.random.Generator | None,
+    limit: int | None = None,
+) -> Compiled:
     return compile_layers(
         config.model.entries(),
         dataset.input_shape,
         lambda index: ("model", "layers", index),
-        np.dtype(config.train.dtype),
+        dtype,
         rng,
+        limit,
     )
+
+
+def model_footprint(config: Config, dataset: Dataset) -> footprint.Footprint:
+    """What training `config`'s network needs, from its layers built in SHAPES_ONLY."""
+    compiled = compile_model(config, dataset, shapes_only=True)
+    batch = config.train.batch_size
+    try:
+        batch = min(batch, dataset.split_sizes()["train"])
+    except (DlzeroError, OSError, KeyError):
+        pass  # the data is not here yet: a batch as configured
+    return footprint.estimate(
+        compiled.layers,
+        compiled.shapes,
+        dataset.input_shape,
+        batch=batch,
+        dtype=np.dtype(config.train.dtype),
+        optimizer=config.train.optimizer.name,
+    )
+
+
+def memory_problem(config: Config, dataset: Dataset) -> str | None:
+    """Why `config`'s network cannot train in this machine's memory, or None."""
+    try:
+        needs = model_footprint(config, dataset)
+    except LayerProblem:
+        return None  # reported by layer_problems
+    return footprint.too_large(needs, footprint.available_bytes())
 
 
 def _output_sizes(output: str, classes: int) -> list[int]:
@@ -137,7 +198,7 @@ def numerical_problems(config: Config) -> Iterable[tuple[KeyPath, str]]:
             "differences in float32 keep only about 3 correct digits",
         )
     try:
-        layers = compile_model(config, DATASETS.get(config.data.dataset)).layers
+        layers = compile_model(config, DATASETS.get(config.data.dataset), shapes_only=True).layers
     except LayerProblem:
         return  # reported by layer_problems
     kinds = {layer.kind for layer in layers if not layer.repeatable}
@@ -172,7 +233,13 @@ def layer_problems(config: Config, dataset: Dataset) -> Iterable[tuple[KeyPath, 
                 f"{entry_for[key]} entries instead",
             )
     try:
-        compiled = compile_model(config, dataset)
+        compiled = compile_model(config, dataset, shapes_only=True)
+    except TooLarge as problem:
+        message = footprint.beyond_limit(
+            problem.values, np.dtype(config.train.dtype), footprint.available_bytes()
+        )
+        yield (layers_key if model.is_shorthand else problem.path), message
+        return
     except LayerProblem as problem:
         yield (layers_key if model.is_shorthand else problem.path), problem.message
         return

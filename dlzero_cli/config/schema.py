@@ -89,7 +89,8 @@ NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    # NaN and infinity are never a setting: `lr: .inf` or 1e999 is refused here.
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
 
 
 class DataConfig(Section):
@@ -276,6 +277,11 @@ def _allowed_keys(loc: KeyPath) -> list[str]:
     return list(model.model_fields)
 
 
+def is_section(key: KeyPath) -> bool:
+    """Whether the schema holds a section of keys (train, train.optimizer) at `key`."""
+    return bool(_allowed_keys((*key, "")))
+
+
 def describe_error(error: dict[str, Any]) -> str:
     """One pydantic error as 'what is wrong; what is allowed; did you mean ...'.
 
@@ -291,5 +297,31 @@ def describe_error(error: dict[str, Any]) -> str:
         return "required key is missing"
     if kind == "value_error":
         return str(error["ctx"]["error"])
+    if kind == "model_type":  # "a valid dictionary or instance of TrainConfig": no class names
+        keys = ", ".join(_allowed_keys((*loc, "")))
+        return f"got {shown(error['input'])}; write a section of keys here ({keys})"
+    if kind == "dict_type":
+        return f"got {shown(error['input'])}; write a mapping here, like {{1: he}}"
     message = error["msg"]
-    return f"got {error['input']!r}; {message[0].lower()}{message[1:]}"
+    return f"got {shown(error['input'])}; {message[0].lower()}{message[1:]}"
+
+
+def shown(value: Any, limit: int = 80) -> str:
+    """A value as an error line quotes it: its repr, cut short when long."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def kind_of(value: Any) -> str:
+    """What a YAML value is, in words for an error line (never a Python class name)."""
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, (int, float)):
+        return f"the number {value!r}"
+    if isinstance(value, str):
+        return f"the text {shown(value, 40)}"
+    return f"the value {shown(value, 40)}"

@@ -44,7 +44,7 @@ from dlzero_cli.config.loading import (
     shipped_sweeps,
 )
 from dlzero_cli.config.rules import validation_error
-from dlzero_cli.config.schema import NAME_PATTERN
+from dlzero_cli.config.schema import NAME_PATTERN, kind_of
 from dlzero_cli.config.source import ConfigSource, Override, parse_yaml
 from dlzero_cli.engine.registry import did_you_mean
 from dlzero_cli.errors import ConfigError
@@ -167,7 +167,8 @@ def load_sweep(name_or_path: str, base_path: Path | None = None) -> Sweep:
     if not isinstance(data, dict):
         raise ConfigError(
             f"{path}:1: a sweep file must be a mapping of keys "
-            f"({', '.join(SweepFile.model_fields)}), got {type(data).__name__}"
+            f"({', '.join(SweepFile.model_fields)}), got "
+            f"{'an empty file' if data is None else kind_of(data)}"
         )
     try:
         parsed = SweepFile.model_validate(data)

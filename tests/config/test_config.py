@@ -124,7 +124,7 @@ def test_malformed_yaml_names_the_line(write_config):
 def test_a_binary_file_is_malformed_yaml_not_a_crash(write_config):
     path = write_config("")
     path.write_bytes(b"\x00\x01binary")
-    with pytest.raises(ConfigError, match=rf"^{path}: malformed YAML: unacceptable character"):
+    with pytest.raises(ConfigError, match=rf"^{path}:1: malformed YAML: unacceptable character"):
         load_config(str(path))
 
 
