@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -92,7 +93,8 @@ def test_every_command_honours_both_variables_and_writes_nothing_in_cwd(elsewher
     dlzero("summary", str(inputs / "tiny.yaml"))
     dlzero("sweep", str(inputs / "sweep.yaml"), "--serial", "--quiet")
     written = sorted(p.name for p in runs_dir.iterdir())
-    assert sum(name.endswith("-env-tiny") for name in written) == 2
+    # Two runs started in the same second are `...-env-tiny` and `...-env-tiny-2`.
+    assert sum(re.search(r"-env-tiny(-\d+)?$", name) is not None for name in written) == 2
     assert sum(name.endswith("-env-sweep") for name in written) == 1
     assert f"compare-{runs[0]}-vs-{runs[1]}.png" in written and len(written) == 4
     assert list(cwd.iterdir()) == []  # no data/, no runs/, nothing
