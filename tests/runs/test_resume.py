@@ -166,11 +166,20 @@ def start_training(runs: Path) -> subprocess.Popen:
     )  # fmt: skip
 
 
+def _epochs_written(run: Path) -> int:
+    try:
+        return len((run / "metrics.csv").read_text().splitlines()) - 1
+    except OSError:
+        return 0
+
+
 def wait_for_checkpoint(runs: Path, process: subprocess.Popen) -> Path:
     for _ in range(600):  # up to a minute; the first checkpoint comes after ~1 s
         # Not a hidden `.*.partial` folder: the run being set up before it appears.
+        # A published run has an epoch-0 checkpoint from the start: wait for an epoch's
+        # row in metrics.csv, so the signal lands after at least one epoch.
         found = [p for p in runs.glob("*/checkpoint.npz") if not p.parent.name.startswith(".")]
-        if found:
+        if found and _epochs_written(found[0].parent) >= 1:
             return found[0].parent
         assert process.poll() is None, process.communicate()
         time.sleep(0.1)
