@@ -194,7 +194,9 @@ def _dry_run(loaded: LoadedConfig, data_dir: Path | None) -> DryRun:
         timed_on=timed_on,
         samples=samples,
         epochs=settings.epochs,
-        steps_per_epoch=steps_per_epoch(samples["train"], settings.batch_size, settings.sampling),
+        steps_per_epoch=steps_per_epoch(
+            samples["train"], settings.batch_size, settings.sampling, model.network.min_batch
+        ),
         step_seconds=seconds,
         eval_seconds=val_batches * forward,
         memory=memory,
@@ -209,7 +211,9 @@ def _fit_step_seconds(model: Model, train: Arrays, settings, seed: int) -> float
     batches = 8
     subset = train.take(np.arange(min(len(train), batches * settings.batch_size)))
     quick = settings.model_copy(update={"epochs": 4, "early_stopping": None})
-    steps = steps_per_epoch(len(subset), settings.batch_size, settings.sampling)
+    steps = steps_per_epoch(
+        len(subset), settings.batch_size, settings.sampling, model.network.min_batch
+    )
     state = fit(model, subset, None, quick, np.random.default_rng(seed))
     return float(np.median([r.seconds for r in state.history[1:]])) / steps
 

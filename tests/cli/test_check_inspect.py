@@ -144,3 +144,12 @@ def test_inspect_of_a_damaged_diagnostics_file_is_one_line(cli, train_run):
     assert result.exit_code == 1
     [line] = result.stderr.splitlines()
     assert line.startswith(f"error: {run / 'diagnostics.csv'}: unreadable (columns epoch, value")
+
+
+def test_dry_run_counts_the_batch_norm_merge_of_a_lone_last_sample():
+    """With batch norm, a shuffled epoch's leftover single sample joins the batch before
+    it (training never updates batch norm from one sample): check's step count agrees."""
+    n = dry_run(load_config(None, ["train.epochs=1"])).samples["train"]
+    lone = [f"train.batch_size={n - 1}", "train.epochs=1"]
+    assert dry_run(load_config(None, lone)).steps_per_epoch == 2
+    assert dry_run(load_config(None, [*lone, "model.batch_norm=true"])).steps_per_epoch == 1
