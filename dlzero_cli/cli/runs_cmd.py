@@ -37,7 +37,8 @@ app.add_typer(runs_app, name="runs")
 # out here so that `--help` imports nothing heavy.
 STATUS_HELP = (
     "Only runs with this status: completed, interrupted, diverged, failed, imported, "
-    "running, unreadable or sweep (a sweep's folder; its runs are in its trials/)."
+    "running, stopped (killed while training; resumable), unreadable or sweep (a sweep's "
+    "folder; its runs are in its trials/)."
 )
 SORT_HELP = (
     "Order by: name, started, status, dataset, layers, epochs, best_val_acc, test_acc or "
@@ -109,7 +110,8 @@ def list_command(
     """One row per run folder, read from the summaries alone (fast for thousands).
 
     A folder whose summary is missing or corrupt is a row `unreadable` with the reason;
-    a run being trained right now is `running`.
+    a run being trained right now is `running`, one whose training process was killed
+    before it could say so is `stopped` (continue it with `dlzero train --resume`).
 
     ```
     dlzero runs list --dataset digits --sort best_val_acc

@@ -141,7 +141,11 @@ class RunListing:
 
     @property
     def status(self) -> str:
+        """The summary's status, except that a `running` run whose training process is
+        gone (killed without a chance to say so) is `stopped`: resumable, not running."""
         if self.summary is not None:
+            if self.summary.status == "running" and self.folder.trainer_gone():
+                return "stopped"
             return self.summary.status
         return "sweep" if self.is_sweep else "unreadable"
 
@@ -286,6 +290,28 @@ class RunFolder:
                 "train one with `dlzero train`"
             )
         return folder
+
+    def trainer_gone(self) -> bool:
+        """Whether the process that holds (or held) this run's training lock is gone.
+
+        Read from the lock file's holder, never by taking the lock: probing with flock
+        would make a `train --resume` starting at that instant fail. A holder on another
+        host, or one whose PID is alive, counts as training (a reused PID errs on the side
+        of `running`); no readable lock file means no process of ours is training it."""
+        try:
+            holder = json.loads((self.path / LOCK_FILE).read_text(encoding="utf-8"))
+            pid, host = int(holder["pid"]), str(holder["host"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return True
+        if host != socket.gethostname():
+            return False
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        except OSError:  # exists, owned by someone else
+            return False
+        return False
 
     @classmethod
     def latest(cls, runs_dir: Path, need_weights: bool = True) -> RunFolder:

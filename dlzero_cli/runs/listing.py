@@ -21,7 +21,8 @@ from dlzero_cli.runs.folder import RunFolder, RunListing
 from dlzero_cli.training import EpochRecord
 
 STATUSES = (
-    "completed", "interrupted", "diverged", "failed", "imported", "running", "unreadable", "sweep",
+    "completed", "interrupted", "diverged", "failed", "imported", "running", "stopped",
+    "unreadable", "sweep",
 )  # fmt: skip
 
 
@@ -66,7 +67,7 @@ def row_of(listing: RunListing) -> RunRow:
         path=folder.path,
         name=summary.name,
         started=summary.started_at,
-        status=summary.status,
+        status=listing.status,
         dataset=summary.dataset,
         layers=summary.layers,
         epochs=None if outcome is None else outcome.epochs_completed,

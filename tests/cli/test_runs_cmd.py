@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -87,8 +90,8 @@ def test_filters_and_sort(cli, three_runs):
          "started, status, dataset, layers, epochs, best_val_acc, test_acc, wall; did you "
          "mean 'test_acc'?"),
         (("--status", "complete"), "error: --status: unknown status 'complete'; choose one of "
-         "completed, interrupted, diverged, failed, imported, running, unreadable, sweep; did you "
-         "mean 'completed'?"),
+         "completed, interrupted, diverged, failed, imported, running, stopped, unreadable, sweep; "
+         "did you mean 'completed'?"),
     ],
 )  # fmt: skip
 def test_a_bad_sort_key_or_status_is_one_line(cli, args, message):
@@ -128,6 +131,28 @@ def test_unreadable_and_running_folders_are_rows_not_tracebacks(cli, three_runs)
     assert "missing" in rows["no-summary"]["problem"]
     [row] = cli.json("runs", "list", "--status", "running")
     assert row["run"] == running.name and row["test_acc"] is None
+
+
+def test_a_running_run_whose_process_is_gone_is_stopped(cli, three_runs):
+    """`running` only while its training process lives: the lock file names the holder;
+    a killed trainer leaves `running` in summary.json, which the listing corrects."""
+    run = three_runs["digits-a"]
+    summary = summary_of(run)
+    summary["status"] = "running"
+    (run / "summary.json").write_text(json.dumps(summary))
+    holder = json.loads((run / ".lock").read_text())
+    assert holder["pid"] == os.getpid()  # trained in-process: this process is alive
+    assert cli.json("runs", "list", "--status", "running")[0]["run"] == run.name
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    holder["pid"] = int(gone.stdout)  # a process that has exited
+    (run / ".lock").write_text(json.dumps(holder))
+    [row] = cli.json("runs", "list", "--status", "stopped")
+    assert row["run"] == run.name
+    assert cli.json("runs", "list", "--status", "running") == []
+    holder["host"] = "another-machine"  # cannot tell from here: still running
+    (run / ".lock").write_text(json.dumps(holder))
+    assert cli.json("runs", "list", "--status", "running")[0]["run"] == run.name
 
 
 def test_an_empty_runs_folder_says_so(cli):
