@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -181,11 +182,20 @@ def load_sweep(name_or_path: str, base_path: Path | None = None) -> Sweep:
             "empty; give at least one key to search, e.g. "
             "train.optimizer.lr: {loguniform: [1.0e-4, 1.0e-1]}",
         )
+    name = parsed.name or path.stem
+    if parsed.name is None and (len(name) > 60 or not re.fullmatch(NAME_PATTERN, name)):
+        # The file's name stands in for `name:` and names the sweep's folder: the same
+        # rule as a written name, said before anything is created.
+        raise ConfigError(
+            f"{path}: the sweep is named after its file, {name!r}, which is not a valid "
+            "folder name (at most 60 letters, digits, '.', '_', '-', starting with a letter "
+            "or digit); add `name: ...` to the file or rename it"
+        )
     return Sweep(
         path=path,
         text=text,
         base_path=base_path or _resolve_base(parsed.base, path, source),
-        name=parsed.name or path.stem,
+        name=name,
         metric=parsed.metric,
         mode=parsed.mode or natural_mode(parsed.metric),
         trials=parsed.trials,

@@ -7,6 +7,8 @@ import re
 
 import pytest
 
+from dlzero_cli.sweeps.spec import load_sweep
+
 GOOD = """\
 base: digits-64-50-100-10
 name: bad
@@ -129,3 +131,20 @@ def test_conflicting_options_are_refused_before_anything_runs(
     assert result.exit_code == 2
     assert message in result.stderr and len(result.stderr.splitlines()) == 1
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_sweep_named_after_a_file_that_cannot_name_a_folder_is_a_config_error(
+    cli, tmp_path, monkeypatch
+):
+    """Without `name:`, the file's name names the sweep's folder: `my sweep.yaml` gets the
+    run-name rule's one line and exit 2 before anything is created."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "my sweep.yaml").write_text(GOOD.replace("name: bad\n", ""), encoding="utf-8")
+    runs = tmp_path / "runs"
+    result = cli("sweep", "my sweep.yaml", "--serial", "--runs-dir", str(runs))
+    assert result.exit_code == 2, result.output
+    [line] = result.stderr.splitlines()
+    assert "named after its file, 'my sweep'" in line and "add `name: ...`" in line
+    assert not runs.exists()
+    (tmp_path / "my sweep.yaml").write_text(GOOD, encoding="utf-8")  # `name: bad` is fine
+    assert load_sweep("my sweep.yaml").name == "bad"
