@@ -92,6 +92,11 @@ def test_a_snippet_must_occur_exactly_once(tool, tmp_path):
         tool.mutate(text, missing)
     with pytest.raises(ValueError, match="occurs 2 times"):
         tool.mutate(text + text, add)
+    # Alternatives, for code being rewritten: the first one found is replaced.
+    both = tool.Mutant("x", "f.py", ("a * b", "a + b"), ("a / b", "a - b"), "", ("t",))
+    assert tool.mutate(text, both) == "def add(a, b):\n    return a - b\n"
+    with pytest.raises(ValueError, match="not found in f.py .none of its 2 alternatives"):
+        tool.mutate("pass\n", both)
 
 
 def test_a_malformed_mutant_list_is_refused(tool, tmp_path):

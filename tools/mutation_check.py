@@ -6,7 +6,8 @@ should catch each one: a mutation check of the test suite.
     python tools/mutation_check.py --only ID ...   # some of them
     python tools/mutation_check.py --jobs 2 --timeout 300 --min-score 0.9
 
-Each mutant (tools/mutants.toml) names a file, an exact snippet of it, its replacement
+Each mutant (tools/mutants.toml) names a file, an exact snippet of it (or alternative
+snippets, for code that is being rewritten: the first found is used), its replacement
 and the tests to run (pytest arguments: paths, node ids, -k expressions). The checkout
 is never modified: the tool copies the working tree once per job into a temporary
 folder (without .git, virtual environments, runs and downloaded data), and for each
@@ -82,8 +83,8 @@ class MutantFileError(Exception):
 class Mutant:
     id: str
     file: str
-    original: str
-    replacement: str
+    original: tuple[str, ...]  # alternatives: the first found is the one replaced
+    replacement: tuple[str, ...]  # the same number, paired with them
     description: str
     tests: tuple[str, ...]
     pending: bool = False
@@ -122,8 +123,14 @@ def load_mutants(path: Path) -> list[Mutant]:
             raise MutantFileError(f"{where}: unknown keys {', '.join(sorted(unknown))}")
         if entry["id"] in seen:
             raise MutantFileError(f"{where}: duplicate id")
-        if entry["original"] == entry["replacement"]:
-            raise MutantFileError(f"{where}: the replacement equals the original")
+        original, replacement = (
+            tuple([v] if isinstance(v, str) else v)
+            for v in (entry["original"], entry["replacement"])
+        )
+        if len(original) != len(replacement) or not original:
+            raise MutantFileError(f"{where}: give as many replacements as originals")
+        if any(a == b for a, b in zip(original, replacement, strict=True)):
+            raise MutantFileError(f"{where}: a replacement equals its original")
         tests = entry["tests"]
         if isinstance(tests, str):
             tests = [tests]
@@ -134,8 +141,8 @@ def load_mutants(path: Path) -> list[Mutant]:
             Mutant(
                 entry["id"],
                 entry["file"],
-                entry["original"],
-                entry["replacement"],
+                original,
+                replacement,
                 entry["description"],
                 tuple(tests),
                 bool(entry.get("pending", False)),
@@ -148,13 +155,17 @@ def load_mutants(path: Path) -> list[Mutant]:
 
 
 def mutate(text: str, mutant: Mutant) -> str:
-    """`text` with the mutant's snippet replaced; ValueError unless it occurs exactly once."""
-    count = text.count(mutant.original)
-    if count == 0:
-        raise ValueError(f"snippet not found in {mutant.file}")
-    if count > 1:
-        raise ValueError(f"snippet occurs {count} times in {mutant.file}; make it unique")
-    return text.replace(mutant.original, mutant.replacement)
+    """`text` with the mutant's snippet replaced: the first of its alternative snippets
+    found, which must occur exactly once; ValueError when none is found."""
+    for original, replacement in zip(mutant.original, mutant.replacement, strict=True):
+        count = text.count(original)
+        if count > 1:
+            raise ValueError(f"snippet occurs {count} times in {mutant.file}; make it unique")
+        if count == 1:
+            return text.replace(original, replacement)
+    alternatives = len(mutant.original)
+    which = f" (none of its {alternatives} alternatives)" if alternatives > 1 else ""
+    raise ValueError(f"snippet not found in {mutant.file}{which}")
 
 
 # --------------------------------------------------------------------------- the copy
@@ -275,7 +286,7 @@ class Workspace:
                 f"python in the copy imported {self.package} from {where or out.strip()!r}, "
                 f"not from {self.root}; the mutants would not be tested"
             )
-        init = Mutant("canary", f"{self.package}/__init__.py", "", "", "", tuple(canary_tests))
+        init = Mutant("canary", f"{self.package}/__init__.py", ("",), ("-",), "", ())
         path = self.root / init.file
         original = path.read_bytes()
         path.write_bytes(original + f"\nraise RuntimeError({CANARY!r})\n".encode())
