@@ -161,3 +161,23 @@ def test_the_import_check_notices_when_the_copy_is_not_what_is_imported(tool, re
             ws.check_imports_copy(["tests/test_calc.py"])
     finally:
         ws.remove()
+
+
+@pytest.mark.slow  # three short pytest runs in subprocesses
+def test_a_mutant_that_allocates_without_bound_hits_the_memory_limit(tool, repo, tmp_path):
+    mutants = tmp_path / "mutants.toml"
+    mutants.write_text(
+        MUTANTS.replace(
+            'replacement = "return a - b"', 'replacement = "return len(bytearray(8 << 30))"'
+        )
+    )
+    report = tmp_path / "report.json"
+    tool.main(
+        [
+            "--repo", str(repo), "--mutants", str(mutants), "--only", "add-subtracts",
+            "--package", "calcpkg", "--canary-tests", "tests/test_calc.py",
+            "--report", str(report), "--max-memory", "1",
+        ]
+    )  # fmt: skip
+    (outcome,) = json.loads(report.read_text())["mutants"]
+    assert outcome["status"] == "killed" and "MemoryError" in outcome["detail"]

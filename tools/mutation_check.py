@@ -215,11 +215,19 @@ def clean_generated(root: Path) -> None:
 class Workspace:
     """One copy of the repository in which mutants are applied one at a time."""
 
-    def __init__(self, repo: Path, package: str, env: dict[str, str], timeout: float) -> None:
+    def __init__(
+        self,
+        repo: Path,
+        package: str,
+        env: dict[str, str],
+        timeout: float,
+        max_memory: int | None = None,
+    ) -> None:
         self.tmp = Path(tempfile.mkdtemp(prefix="mutation-check-"))
         self.root = copy_tree(repo, self.tmp)
         self.package = package
         self.timeout = timeout
+        self.max_memory = max_memory  # bytes of address space per pytest run, or None
         self.env = dict(env)
         # The copy first on the path: it must win over an editable install of the checkout.
         self.env["PYTHONPATH"] = os.pathsep.join(
@@ -254,6 +262,15 @@ class Workspace:
     def pytest(self, args: list[str]) -> tuple[int | None, str, float]:
         """(exit code or None on timeout, output tail, seconds)."""
         command = [sys.executable, "-m", "pytest", *PYTEST_ARGS, *args]
+        if self.max_memory:
+            # A mutant can make a test allocate without bound (a billion-laughs YAML): cap
+            # the address space in the child, then exec pytest (no preexec_fn: threads).
+            limit = (
+                "import os, resource, sys; "
+                f"resource.setrlimit(resource.RLIMIT_AS, ({self.max_memory}, {self.max_memory})); "
+                "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])"
+            )
+            command = [sys.executable, "-c", limit, *command[1:]]
         return self.run(command)
 
     def run(self, command: list[str]) -> tuple[int | None, str, float]:
@@ -448,6 +465,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=240.0, help="seconds per pytest run")
     parser.add_argument("--min-score", type=float, default=0.9)
     parser.add_argument(
+        "--max-memory",
+        type=float,
+        default=4.0,
+        help="GiB of address space per pytest run (0: no limit); a mutant that allocates "
+        "without bound then fails its tests instead of filling the machine",
+    )
+    parser.add_argument(
         "--no-baseline",
         action="store_true",
         help="do not rerun a killing test selection without its mutant",
@@ -496,7 +520,8 @@ def main(argv: list[str] | None = None) -> int:
     workspaces: list[Workspace] = []
     try:
         for _ in range(min(args.jobs, len(mutants))):
-            workspaces.append(Workspace(repo, args.package, env, args.timeout))
+            limit = int(args.max_memory * 2**30) or None
+            workspaces.append(Workspace(repo, args.package, env, args.timeout, limit))
         for ws in workspaces:
             ws.check_imports_copy(args.canary_tests)
         before = tree_digest(workspaces[0].root)
