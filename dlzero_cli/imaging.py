@@ -134,10 +134,12 @@ def ink_on_black(gray: np.ndarray, invert: str) -> np.ndarray:
     ink = 255.0 - gray if invert == "yes" else gray.copy()
     smooth = _blur(ink, SMOOTHING)
     threshold = otsu_threshold(smooth)
+    if threshold is None:  # one shade only: a blank (or single-colour) picture
+        raise InputError("blank image: no ink found")
     mask = smooth > threshold
     # Ink is what the paper is not: a threshold that puts most of the border on the ink
     # side found no digit on a background (or the polarity was forced the wrong way).
-    if threshold is None or _border(mask).mean() > 0.5 or not mask.any():
+    if _border(mask).mean() > 0.5 or not mask.any():
         raise InputError("blank image: no ink found")
     mask = main_components(mask)
     paper = np.median(ink[~mask]) if not mask.all() else 0.0
