@@ -107,7 +107,8 @@ def showing_warnings(command: Callable[..., Any], *args: Any, **kwargs: Any) -> 
 def runs_dir_or_default(runs_dir: Path | None) -> Path:
     from dlzero_cli.runs.folder import default_runs_dir
 
-    return runs_dir if runs_dir is not None else default_runs_dir()
+    # `--runs-dir '~/runs'` (quoted, so no shell expanded it) means the home folder too.
+    return runs_dir.expanduser() if runs_dir is not None else default_runs_dir()
 
 
 def fmt(value: float | None, digits: int = 4) -> str:

@@ -47,7 +47,10 @@ class IdxDataset(Dataset):
         return f"download ({len(self.mirrors)} mirrors)"
 
     def folder(self, data_dir: Path | None) -> DatasetFolder:
-        return DatasetFolder((data_dir or default_data_dir()) / self.name)
+        # `--data-dir '~/data'` (quoted, so no shell expanded it) means the home folder.
+        return DatasetFolder(
+            (data_dir.expanduser() if data_dir else default_data_dir()) / self.name
+        )
 
     def download_command(self, data_dir: Path | None, split: str | None = None) -> str:
         command = f"dlzero download {self.name}"

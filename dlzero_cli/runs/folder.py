@@ -120,7 +120,10 @@ _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 def default_runs_dir() -> Path:
-    return Path(os.environ.get(RUNS_DIR_ENV, "runs"))
+    """--runs-dir's default: $DLZERO_RUNS_DIR (`~` expanded) when set and not empty, else
+    ./runs (the same rule as the data folder's)."""
+    configured = os.environ.get(RUNS_DIR_ENV, "").strip()
+    return Path(configured).expanduser() if configured else Path("runs")
 
 
 def utc_now() -> datetime:
