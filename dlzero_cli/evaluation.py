@@ -10,7 +10,43 @@ import numpy as np
 from dlzero_cli.data.batching import sequential_batches
 from dlzero_cli.data.datasets import Arrays
 from dlzero_cli.engine import functional as F
+from dlzero_cli.errors import DlzeroError
 from dlzero_cli.model import Model
+
+
+class NonFiniteOutputs(DlzeroError):
+    """The network's outputs overflowed to inf or nan: its weights cannot be used."""
+
+
+def finite_forward(model: Model, x: np.ndarray) -> np.ndarray:
+    """The network's outputs on prepared inputs `x`, refused when any is not finite.
+
+    Finite weights can still overflow (a float32 weight of 3e38 times an input of 1):
+    a NaN score must never reach a result, and NumPy's overflow warnings (which name
+    site-packages files) never reach the terminal."""
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        outputs = model.network.forward(x)
+    return refuse_non_finite(model, outputs)
+
+
+def finite_class_scores(model: Model, x_raw: np.ndarray) -> np.ndarray:
+    """`model.class_scores(x_raw)`, refused when any score is not finite (as above)."""
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        scores = model.class_scores(x_raw)
+    return refuse_non_finite(model, scores)
+
+
+def refuse_non_finite(model: Model, values: np.ndarray) -> np.ndarray:
+    if np.isfinite(values).all():
+        return values
+    largest = max(
+        (float(np.abs(p).max()) for p in model.network.named_params().values() if p.size),
+        default=0.0,
+    )
+    raise NonFiniteOutputs(
+        "the network's outputs overflow to inf or nan on these inputs (its largest "
+        f"weight is {largest:.3g} in {model.dtype}); its weights cannot be used as they are"
+    )
 
 
 @dataclass(frozen=True)
@@ -74,7 +110,7 @@ def evaluate(
     wrong = _TopMistakes(keep_wrong)
     for rows in sequential_batches(len(data), batch_size):
         labels = data.y[rows]
-        logits = model.network.forward(model.prepare(data.x[rows]))
+        logits = finite_forward(model, model.prepare(data.x[rows]))
         loss_sum += criterion.forward(logits, labels) * labels.shape[0]
         scores = F.scores_to_class_scores(criterion.y)
         predicted = F.scores_to_labels(criterion.y)

@@ -17,7 +17,7 @@ import numpy as np
 from dlzero_cli.data.catalog import DATASETS, Dataset
 from dlzero_cli.data.splits import limit_samples
 from dlzero_cli.errors import DlzeroError, UsageError
-from dlzero_cli.evaluation import Progress, evaluate
+from dlzero_cli.evaluation import Progress, evaluate, finite_class_scores
 from dlzero_cli.inputs import InputProblem, InputSpec, read_inputs
 from dlzero_cli.model import Model
 from dlzero_cli.runs.documents import EvalReport
@@ -157,7 +157,7 @@ def predict_inputs(
     if not read:
         return [], errors
     names = [name for samples in read for name in samples.names]
-    scores = model.class_scores(np.concatenate([samples.x for samples in read]))
+    scores = finite_class_scores(model, np.concatenate([samples.x for samples in read]))
     k = min(top_k, scores.shape[1])
     predictions = []
     for name, row in zip(names, scores, strict=True):
