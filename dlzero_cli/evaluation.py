@@ -39,10 +39,14 @@ def finite_class_scores(model: Model, x_raw: np.ndarray) -> np.ndarray:
 def refuse_non_finite(model: Model, values: np.ndarray) -> np.ndarray:
     if np.isfinite(values).all():
         return values
-    largest = max(
-        (float(np.abs(p).max()) for p in model.network.named_params().values() if p.size),
-        default=0.0,
-    )
+    params = model.network.named_params()
+    broken = [name for name, p in params.items() if not np.isfinite(p).all()]
+    if broken:  # a weight file damaged after training (training never writes these)
+        raise NonFiniteOutputs(
+            f"the weights hold NaN or infinite values ({', '.join(broken[:4])}); "
+            "train the run again, or check the weight file with `dlzero runs verify`"
+        )
+    largest = max((float(np.abs(p).max()) for p in params.values() if p.size), default=0.0)
     raise NonFiniteOutputs(
         "the network's outputs overflow to inf or nan on these inputs (its largest "
         f"weight is {largest:.3g} in {model.dtype}); its weights cannot be used as they are"

@@ -40,3 +40,19 @@ def test_ordinary_weights_still_predict(cli, tmp_path):
     assert result.exit_code == 0, result.stderr
     [prediction] = json.loads(result.stdout)
     assert 0 <= prediction["probability"] <= 1
+
+
+def test_a_weight_file_damaged_with_nan_is_refused_by_predict_and_eval(cli, train_run):
+    run = train_run("xor-2-4-1", "--epochs", "2")
+    with np.load(run / "weights.npz") as stored:
+        arrays = dict(stored)
+    [first] = [k for k in arrays if k.startswith("param/")][:1]
+    arrays[first] = arrays[first].copy()
+    arrays[first].flat[0] = np.nan
+    np.savez(run / "weights.npz", **arrays)
+    for args in (("predict", str(run), "1,0", "--json"), ("eval", str(run), "--json")):
+        result = cli(*args)
+        assert result.exit_code == 1, (args, result.output)
+        [line] = result.stderr.splitlines()
+        assert "the weights hold NaN or infinite values" in line, line
+        assert result.stdout == ""  # no "loss": NaN, which is not even JSON
