@@ -3,7 +3,7 @@
 needed here). Every layer's output and gradients, the losses, 20-step trajectories of
 every optimizer, the schedules and the initialisers' scales. Where dlzero follows the
 book (batch norm's biased running variance, xavier = sqrt(1/fan_in)) the file holds
-PyTorch's computation with the convention aligned; the README's conventions table
+PyTorch's computation with the convention aligned; the conventions table in docs/config.md
 lists them.
 """
 
