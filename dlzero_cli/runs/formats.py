@@ -64,7 +64,9 @@ def read_arrays(path: Path) -> dict[str, np.ndarray]:
     except FileNotFoundError:
         raise RunError(f"{path}: missing") from None
     except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
-        raise RunError(f"{path}: not a readable dlzero weight file ({exc})") from None
+        # NumPy's own advice for pickled data is to load it unsafely: never ours to give.
+        why = "it holds pickled objects" if "allow_pickle" in str(exc) else str(exc)
+        raise RunError(f"{path}: not a readable dlzero weight file ({why})") from None
 
 
 def strip_prefix(arrays: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
