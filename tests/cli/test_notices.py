@@ -55,9 +55,7 @@ def test_say_latest_and_the_training_notice_are_notes(capsys):
         BarDisplay(10).notice("batch norm: joined")  # the same line: once
 
     command()
-    assert capsys.readouterr().err == (
-        f"note: {Folder.note}\nnote: batch norm: joined\n"
-    )
+    assert capsys.readouterr().err == (f"note: {Folder.note}\nnote: batch norm: joined\n")
 
 
 def test_an_error_still_exits_with_its_code_after_a_warning(capsys):
