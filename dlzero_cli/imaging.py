@@ -11,7 +11,6 @@ did. Pillow decodes the files and does the resampling.
 from __future__ import annotations
 
 import io
-import re
 import struct
 import warnings
 from collections.abc import Callable
@@ -19,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dlzero_cli.errors import InputError
+from dlzero_cli.errors import InputError, describe_exception
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 PILLOW_FORMATS = ("PNG", "JPEG", "BMP", "GIF")  # Pillow tries no other decoder on our inputs
@@ -45,7 +44,6 @@ LABEL_SIDE = 256
 MNIST_STROKE = 2.6
 SUPERSAMPLE = 4
 MAX_THICKENING_STEPS = 4
-_OBJECT_REPR = re.compile(r"\s*<[^<>]*\bat 0x[0-9a-fA-F]+>")
 
 
 def check_pixel_count(width: int, height: int, name: str) -> None:
@@ -55,12 +53,6 @@ def check_pixel_count(width: int, height: int, name: str) -> None:
             f"{name}: {width}x{height} is {width * height:,} pixels, more than the "
             f"{MAX_PIXELS:,} (40 megapixels) dlzero decodes; shrink or crop the picture"
         )
-
-
-def _reason(exc: BaseException) -> str:
-    """An exception's message without object reprs such as <_io.BytesIO ... at 0x7f...>."""
-    text = _OBJECT_REPR.sub("", str(exc)).strip()
-    return text or type(exc).__name__
 
 
 def open_gray(source: Path | bytes, name: str) -> np.ndarray:
@@ -98,7 +90,7 @@ def open_gray(source: Path | bytes, name: str) -> np.ndarray:
         struct.error,
         Image.DecompressionBombError,
     ) as exc:
-        raise InputError(f"{name}: not a readable image ({_reason(exc)})") from None
+        raise InputError(f"{name}: not a readable image ({describe_exception(exc)})") from None
     finally:
         Image.MAX_IMAGE_PIXELS = pillow_limit
     if gray.size == 0:
