@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import typer
 from rich.console import Console
 
-from dlzero_cli.errors import DlzeroError, DlzeroWarning
+from dlzero_cli.errors import DlzeroError, DlzeroWarning, UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -131,6 +131,17 @@ def showing_warnings(command: Callable[..., Any], *args: Any, **kwargs: Any) -> 
         warnings.simplefilter("always", DlzeroWarning)
         warnings.showwarning = show
         return command(*args, **kwargs)
+
+
+def typed_name(registry: Any, name: str, option: str | None = None) -> str:
+    """`name` as typed on the command line, when `registry` has it; else a UsageError
+    (exit 2: a bad command line) with the choices and the closest one. Only the CLI
+    decides that a name is the user's typing: a registry miss inside, on a name read
+    from a run's files, is a failure while working (exit 1)."""
+    if name not in registry:
+        message = registry.unknown_message(name)
+        raise UsageError(f"{option}: {message}" if option else message)
+    return name
 
 
 def runs_dir_or_default(runs_dir: Path | None) -> Path:

@@ -16,6 +16,10 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+# Typer 0.29 carries its own copy of Click (typer._click) and raises that copy's
+# exceptions; the public `click` (installed here only for Dask) has other classes, which
+# would catch nothing. Hence the private import, and typer pinned in pyproject.toml to
+# the versions tested (tests/cli/test_usage_module.py checks both).
 from typer._click import exceptions as click_errors
 from typer.core import TyperGroup
 from typer.exceptions import Abort
