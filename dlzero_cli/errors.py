@@ -101,3 +101,41 @@ class WriteError(DlzeroError, OSError):
 
 class RunLocked(RunError):
     """Another process is training the run folder (its lock names the process)."""
+
+
+# An exception's message in an error line is cut to this many characters.
+MAX_REASON_CHARS = 160
+
+
+def describe_exception(
+    exc: BaseException, default: str | None = None, limit: int | None = MAX_REASON_CHARS
+) -> str:
+    """Another library's exception (Pillow, pickle, a socket, click) as one short line
+    for an error message: whitespace and line breaks collapsed, object reprs such as
+    `<_io.BytesIO object at 0x7f...>` dropped, cut to `limit` characters (None: whole).
+    An empty message gives `default`, else the exception's class name; EOFError says
+    the data ended."""
+    if isinstance(exc, EOFError):
+        return "the file ends too soon"
+    text = " ".join(_without_object_reprs(str(exc)).split()) or default or type(exc).__name__
+    return text if limit is None or len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _without_object_reprs(text: str) -> str:
+    """`text` without `<... at 0x...>` (no `re`: this module imports nothing)."""
+    out, rest = [], text
+    while True:
+        start = rest.find("<")
+        end = rest.find(">", start + 1) if start >= 0 else -1
+        if start < 0 or end < 0:
+            return "".join(out) + rest
+        inside = rest[start + 1 : end]
+        address = inside.rpartition(" at 0x")[2]
+        is_repr = (
+            " at 0x" in inside
+            and "<" not in inside
+            and address != ""
+            and all(c in "0123456789abcdefABCDEF" for c in address)
+        )
+        out.append(rest[:start] if is_repr else rest[: start + 1])
+        rest = rest[end + 1 :] if is_repr else rest[start + 1 :]

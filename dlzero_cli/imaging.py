@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dlzero_cli.errors import InputError
+from dlzero_cli.errors import InputError, describe_exception
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 PILLOW_FORMATS = ("PNG", "JPEG", "BMP", "GIF")  # Pillow tries no other decoder on our inputs
@@ -45,7 +45,6 @@ LABEL_SIDE = 256
 MNIST_STROKE = 2.6
 SUPERSAMPLE = 4
 MAX_THICKENING_STEPS = 4
-_OBJECT_REPR = re.compile(r"\s*<[^<>]*\bat 0x[0-9a-fA-F]+>")
 
 
 def check_pixel_count(width: int, height: int, name: str) -> None:
@@ -57,27 +56,35 @@ def check_pixel_count(width: int, height: int, name: str) -> None:
         )
 
 
-def _reason(exc: BaseException) -> str:
-    """An exception's message without object reprs such as <_io.BytesIO ... at 0x7f...>."""
-    text = _OBJECT_REPR.sub("", str(exc)).strip()
-    return text or type(exc).__name__
+def _too_many_pixels(name: str, pillow_message: str) -> str:
+    """Our line for a picture Pillow refused at open as a decompression bomb (its
+    message says "Image size (N pixels) exceeds limit of L pixels", not the sides)."""
+    found = re.search(r"\((\d+) pixels\)", pillow_message)
+    pixels = int(found[1]) if found else None
+    if pixels is not None and pixels <= MAX_PIXELS:  # this process lowered Pillow's limit
+        return f"{name}: {pixels:,} pixels, more than Pillow's limit in this program"
+    said = f"{pixels:,} pixels" if pixels is not None else "too many pixels"
+    return (
+        f"{name}: {said}, more than the {MAX_PIXELS:,} (40 megapixels) dlzero decodes; "
+        "shrink or crop the picture"
+    )
 
 
 def open_gray(source: Path | bytes, name: str) -> np.ndarray:
     """An image file (or its bytes) as float64 grayscale 0..255; transparency -> white.
 
     The size in the header is checked against MAX_PIXELS before decoding (Pillow opens
-    lazily); Pillow's own decompression-bomb check is off meanwhile, and its warnings
-    are silenced, so that none reaches the terminal and its error never replaces ours.
+    lazily). Pillow's own limit (Image.MAX_IMAGE_PIXELS, far above ours by default) is
+    left as it is: it is process-wide, and changing it would race other threads. Its
+    warning is silenced here (none reaches the terminal), and its error, raised at open
+    for a header past twice its limit, becomes our line.
     Pictures with a side above WORKING_SIDE are shrunk by averaging.
     """
     from PIL import Image, UnidentifiedImageError
 
     if isinstance(source, bytes) and not source:
         raise InputError(f"{name}: empty: no image data")
-    pillow_limit = Image.MAX_IMAGE_PIXELS
     try:
-        Image.MAX_IMAGE_PIXELS = None
         with warnings.catch_warnings():
             # Pillow's warnings (bombs, corrupt EXIF, truncated chunks) are advice to a
             # programmer: the user gets the picture or one error line from us instead.
@@ -86,6 +93,8 @@ def open_gray(source: Path | bytes, name: str) -> np.ndarray:
             with Image.open(stream, formats=PILLOW_FORMATS) as image:
                 check_pixel_count(image.width, image.height, name)
                 gray = _decoded_gray(image)
+    except Image.DecompressionBombError as exc:
+        raise InputError(_too_many_pixels(name, str(exc))) from None
     except UnidentifiedImageError:
         raise InputError(
             f"{name}: not a readable image (not a PNG, JPEG, BMP or GIF file Pillow can decode)"
@@ -96,11 +105,8 @@ def open_gray(source: Path | bytes, name: str) -> np.ndarray:
         SyntaxError,
         EOFError,
         struct.error,
-        Image.DecompressionBombError,
     ) as exc:
-        raise InputError(f"{name}: not a readable image ({_reason(exc)})") from None
-    finally:
-        Image.MAX_IMAGE_PIXELS = pillow_limit
+        raise InputError(f"{name}: not a readable image ({describe_exception(exc)})") from None
     if gray.size == 0:
         raise InputError(f"{name}: the image is empty")
     return gray

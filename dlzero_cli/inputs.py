@@ -24,21 +24,19 @@ from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
-from numpy.lib import format as npy_format
 
 from dlzero_cli.data.idx import IdxError, read_idx
+from dlzero_cli.data.npy import NPY_MAGIC, NpyError, read_npy_header
 from dlzero_cli.errors import InputError, TypedInputError
 from dlzero_cli.imaging import IMAGE_SUFFIXES, open_gray, to_model_input
 
 # A command-line argument with a comma, or one number-like word, is a row, never a path
 # (unless such a file exists): `1.2.3,0` is a row whose first value is bad.
 NUMBER_LIKE = re.compile(r"\s*[-+]?([\d.]*\d[\d.]*(e[-+]?[\d.]*)?|inf|infinity|nan)\s*", re.I)
-NPY_MAGIC = b"\x93NUMPY"
 MAX_IDX_BYTES = 1 << 30
 # 50 million values (400 MB as float64): more than the MNIST training set (47,040,000).
 MAX_INPUT_VALUES = 50_000_000
 MAX_STDIN_BYTES = 1 << 30
-NPY_MAX_HEADER = 10_000  # numpy's own default for untrusted headers
 ARRAY_SUFFIXES = (".npy", ".csv")
 SHOWN_ROW_CHARS = 40
 
@@ -270,26 +268,12 @@ def read_npy(file: BinaryIO, size: int, name: str) -> np.ndarray:
     is at most MAX_INPUT_VALUES values. Only then is the payload read.
     """
     try:
-        version = npy_format.read_magic(file)
-        if version == (1, 0):
-            header = npy_format.read_array_header_1_0(file, max_header_size=NPY_MAX_HEADER)
-        elif version == (2, 0):
-            header = npy_format.read_array_header_2_0(file, max_header_size=NPY_MAX_HEADER)
-        else:
-            raise InputError(
-                f"{name}: .npy format version {version[0]}.{version[1]} is not supported"
-            )
-    except InputError:
-        raise
-    except Exception:  # noqa: BLE001  numpy parses the untrusted header text; it raises
-        # ValueError, SyntaxError, tokenize.TokenError, ... whatever the damage is.
-        raise InputError(f"{name}: not a .npy file, or its header is damaged") from None
-    shape, fortran_order, dtype = header
+        header = read_npy_header(file, name)
+    except NpyError as exc:
+        raise InputError(str(exc)) from None
+    shape, fortran_order, dtype = header.shape, header.fortran_order, header.dtype
     _check_npy_dtype(dtype, name)
-    if any(dim < 0 for dim in shape):
-        raise InputError(f"{name}: the header's shape {shape} has a negative size")
-    values = math.prod(shape)
-    claimed = values * dtype.itemsize
+    values, claimed = header.values, header.nbytes
     available = size - file.tell()
     if claimed > available:
         raise InputError(

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from dlzero_cli.engine.network import Sequential
-from dlzero_cli.errors import DataError
+from dlzero_cli.errors import DataError, describe_exception
 
 try:  # NumPy 2 moved the pickling helpers to numpy._core; 1.x pickles name numpy.core
     from numpy._core import multiarray as _multiarray
@@ -145,7 +145,8 @@ def read_param_pickle(path: Path) -> dict[str, np.ndarray]:
     except RefusedGlobal as exc:
         raise DataError(f"{path}: {exc}") from None
     except Exception as exc:  # a malformed pickle can fail in many ways; none may crash us
-        raise DataError(f"{path}: not a readable pickle ({_reason(exc)})") from None
+        reason = describe_exception(exc, "damaged")
+        raise DataError(f"{path}: not a readable pickle ({reason})") from None
     if not isinstance(params, dict):
         raise DataError(f"{path}: expected a dict of name -> NumPy array, got {_kind(params)}")
     for name, value in params.items():
@@ -160,15 +161,6 @@ def read_param_pickle(path: Path) -> dict[str, np.ndarray]:
                 "real numbers (a floating-point or integer array)"
             )
     return params
-
-
-def _reason(exc: Exception) -> str:
-    """What went wrong unpickling, in one short line and without Python's class names."""
-    if isinstance(exc, EOFError):
-        return "the file ends too soon"
-    lines = str(exc).splitlines()
-    text = lines[0] if lines else "damaged"
-    return text if len(text) <= 160 else text[:157] + "..."
 
 
 def _kind(value: object) -> str:

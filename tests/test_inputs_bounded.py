@@ -233,13 +233,40 @@ def test_a_14_kb_7000x7000_png_is_refused_fast_and_pillow_says_nothing(tmp_path)
     assert out.stdout.count("InputError") == 2 and "megapixels" in out.stdout
 
 
-def test_pillow_limit_is_restored_after_opening():
+def test_pillow_limit_is_left_alone_while_decoding(monkeypatch, tmp_path):
+    """Image.MAX_IMAGE_PIXELS is process-wide: setting it while decoding would race
+    another thread opening an image. Our check on the header does the work."""
     from PIL import Image
 
+    import dlzero_cli.imaging as imaging
+
     before = Image.MAX_IMAGE_PIXELS
+    seen = []
+    real = imaging._decoded_gray
+
+    def decoded_gray(image):
+        seen.append(Image.MAX_IMAGE_PIXELS)
+        return real(image)
+
+    monkeypatch.setattr(imaging, "_decoded_gray", decoded_gray)
+    path = tmp_path / "small.png"
+    Image.new("L", (40, 30), 255).save(path)
+    open_gray(path, path.name)
     with pytest.raises(InputError):
         open_gray(png_header_only(9000, 9000), "x.png")
-    assert Image.MAX_IMAGE_PIXELS == before
+    assert seen == [before] and Image.MAX_IMAGE_PIXELS == before
+
+
+def test_a_header_past_pillows_own_limit_gets_our_line(monkeypatch):
+    """Past twice Pillow's limit, Pillow refuses at open, before our check: the line is
+    still ours, with the pixel count (and true when this program lowered the limit)."""
+    from PIL import Image
+
+    with pytest.raises(InputError, match=r"^x\.png: 400,000,000 pixels, more than the 40,000,000"):
+        open_gray(png_header_only(20000, 20000), "x.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    with pytest.raises(InputError, match=r"^y\.png: 10,000 pixels, more than Pillow's limit"):
+        open_gray(png_header_only(100, 100), "y.png")
 
 
 # ------------------------------------------------------------------ standard input

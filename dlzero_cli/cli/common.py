@@ -6,13 +6,14 @@ import functools
 import sys
 import warnings
 from collections.abc import Callable
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
 
-from dlzero_cli.errors import DlzeroError, DlzeroWarning
+from dlzero_cli.errors import DlzeroError, DlzeroWarning, UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -51,12 +52,43 @@ DATA_DIR_OPTION = typer.Option(
 )
 
 
+# The lines a command prints that are neither its results nor its errors. One rule for
+# the prefix (the README's "Errors and exit codes"): `warning:` for something that may be
+# wrong (the work went on), `note:` for information.
+NOTICE_KINDS = ("warning", "note")
+
+# The lines already printed by the command running now: each prints once per command.
+_printed: ContextVar[set[str] | None] = ContextVar("dlzero_printed_notices", default=None)
+
+
+def report_warning(message: str, kind: str = "warning") -> None:
+    """The one way the CLI prints a warning or a note: `warning: ...` (or `note: ...`)
+    as one unstyled, unwrapped line on stderr, each distinct line once per command.
+
+    The rest of dlzero never prints them: it raises a DlzeroWarning (shown through here
+    by `handles_errors`) or returns the line as data for its command to pass here."""
+    if kind not in NOTICE_KINDS:
+        raise ValueError(f"kind {kind!r}: one of {NOTICE_KINDS}")
+    line = f"{kind}: {' '.join(message.split())}"
+    printed = _printed.get()
+    if printed is not None:
+        if line in printed:
+            return
+        printed.add(line)
+    print(line, file=sys.stderr, flush=True)
+
+
+def report_note(message: str) -> None:
+    """`note: ...` through `report_warning`: information, nothing wrong."""
+    report_warning(message, kind="note")
+
+
 def say_latest(folder: Any) -> None:
-    """When `latest` skipped newer runs (no weights yet), say on stderr which run it chose
-    and why (RunFolder.note); nothing otherwise."""
+    """When `latest` skipped newer runs (no weights yet), a note on stderr saying which
+    run it chose and why (RunFolder.note); nothing otherwise."""
     note = getattr(folder, "note", None)
     if note:
-        print(note, file=sys.stderr)
+        report_note(note)
 
 
 def report_error(message: str) -> None:
@@ -65,43 +97,51 @@ def report_error(message: str) -> None:
         print(f"error: {line}", file=sys.stderr)
 
 
-def report_warning(message: str) -> None:
-    """One `warning: ...` line on stderr, unstyled and unwrapped (the work went on)."""
-    print(f"warning: {' '.join(message.split())}", file=sys.stderr)
-
-
 def handles_errors(command: F) -> F:
-    """Turn DlzeroError into its one-line message and exit code; nothing else is caught."""
+    """Turn DlzeroError into its one-line message and exit code; nothing else is caught.
+    DlzeroWarnings raised meanwhile are shown by `report_warning`, each line once."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        token = _printed.set(set())
         try:
             return showing_warnings(command, *args, **kwargs)
         except DlzeroError as exc:
             report_error(str(exc))
             raise typer.Exit(exc.exit_code) from None
+        finally:
+            _printed.reset(token)
 
     return wrapper  # type: ignore[return-value]
 
 
 def showing_warnings(command: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Run `command`, showing each distinct DlzeroWarning it raises once, as one
-    `warning: ...` line on stderr (Python's format would add a file, a line number and
-    the source line)."""
-    shown: set[str] = set()
+    """Run `command`, showing each DlzeroWarning it raises through `report_warning`
+    (Python's format would add a file, a line number and the source line); other
+    warnings as Python shows them."""
     show_other = warnings.showwarning
 
     def show(message, category, filename, lineno, file=None, line=None) -> None:
-        if not issubclass(category, DlzeroWarning):
+        if issubclass(category, DlzeroWarning):
+            report_warning(str(message))
+        else:
             show_other(message, category, filename, lineno, file, line)
-        elif str(message) not in shown:
-            shown.add(str(message))
-            print(f"warning: {message}", file=sys.stderr)
 
     with warnings.catch_warnings():
         warnings.simplefilter("always", DlzeroWarning)
         warnings.showwarning = show
         return command(*args, **kwargs)
+
+
+def typed_name(registry: Any, name: str, option: str | None = None) -> str:
+    """`name` as typed on the command line, when `registry` has it; else a UsageError
+    (exit 2: a bad command line) with the choices and the closest one. Only the CLI
+    decides that a name is the user's typing: a registry miss inside, on a name read
+    from a run's files, is a failure while working (exit 1)."""
+    if name not in registry:
+        message = registry.unknown_message(name)
+        raise UsageError(f"{option}: {message}" if option else message)
+    return name
 
 
 def runs_dir_or_default(runs_dir: Path | None) -> Path:

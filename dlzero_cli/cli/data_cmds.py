@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from dlzero_cli.cli import app
-from dlzero_cli.cli.common import DATA_DIR_OPTION, handles_errors, stdout
+from dlzero_cli.cli.common import DATA_DIR_OPTION, handles_errors, stdout, typed_name
 
 
 class SplitChoice(str, Enum):
@@ -44,7 +44,9 @@ def download_command(
     ```
     """
     from dlzero_cli.cli.download_progress import make_download_events
-    from dlzero_cli.data.catalog import download_dataset
+    from dlzero_cli.data.catalog import DATASETS, download_dataset
+
+    typed_name(DATASETS, dataset)
 
     events = make_download_events()
     try:

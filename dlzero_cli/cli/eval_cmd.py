@@ -19,6 +19,7 @@ from dlzero_cli.cli.common import (
     runs_dir_or_default,
     say_latest,
     stdout,
+    typed_name,
 )
 
 if TYPE_CHECKING:
@@ -81,6 +82,10 @@ def eval_command(
     from dlzero_cli.runs.folder import RunFolder
     from dlzero_cli.runs.reports import evaluate_run
 
+    if dataset is not None:
+        from dlzero_cli.data.catalog import DATASETS
+
+        typed_name(DATASETS, dataset, "--dataset")
     folder = RunFolder.find(run, runs_dir_or_default(runs_dir))
     say_latest(folder)
     with eval_progress() as progress:

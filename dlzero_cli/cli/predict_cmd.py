@@ -16,6 +16,7 @@ from dlzero_cli.cli.common import (
     RUNS_DIR_OPTION,
     handles_errors,
     report_error,
+    report_warning,
     runs_dir_or_default,
     say_latest,
     stdout,
@@ -86,7 +87,7 @@ def predict_command(
         _print_predictions(predictions)
     for problem in problems:
         if problem.is_warning:
-            print(f"warning: {problem.line}", file=sys.stderr)
+            report_warning(problem.line)
         else:
             report_error(problem.line)
     # 2 when something typed was malformed, 1 when a file could not be used, else 0.

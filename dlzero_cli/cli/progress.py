@@ -23,7 +23,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from dlzero_cli.cli.common import fmt, stderr, stdout
+from dlzero_cli.cli.common import fmt, report_note, stderr, stdout
 from dlzero_cli.runs.lifecycle import RunCallbacks
 
 if TYPE_CHECKING:
@@ -92,7 +92,7 @@ class LogDisplay(RunCallbacks):
         self.epochs = epochs
 
     def notice(self, message: str) -> None:
-        stderr.print(f"note: {message}", soft_wrap=True, markup=False)
+        report_note(message)
 
     def epoch_done(self, record: EpochRecord) -> None:
         if _epoch_shown(record.epoch, self.epochs):
@@ -126,7 +126,7 @@ class BarDisplay(RunCallbacks):
         stdout.print(run_line(folder, model, splits))
 
     def notice(self, message: str) -> None:
-        stderr.print(f"note: {message}", soft_wrap=True, markup=False)
+        report_note(message)
 
     def epoch_started(self, epoch: int, epochs: int, steps: int) -> None:
         self.epochs = epochs

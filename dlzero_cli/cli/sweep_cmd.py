@@ -18,6 +18,7 @@ from dlzero_cli.cli.common import (
     stderr,
     stdout,
 )
+from dlzero_cli.cli.usage import INTERRUPT_EXIT
 
 if TYPE_CHECKING:
     from dlzero_cli.sweeps.execution import SweepReport
@@ -123,7 +124,7 @@ def sweep_command(
         except KeyboardInterrupt:
             _close(executor, display)
             stderr.print("interrupted before the first trial; nothing was written")
-            raise typer.Exit(130) from None
+            raise typer.Exit(INTERRUPT_EXIT) from None
         except BaseException:
             _close(executor, display)
             raise
@@ -187,7 +188,7 @@ def _run(plan, folder, executor, data_dir: Path | None, display) -> SweepReport:
             f"{folder.path}; continue with: {resume_hint}",
             soft_wrap=True,
         )
-        raise typer.Exit(130) from None
+        raise typer.Exit(INTERRUPT_EXIT) from None
     except DlzeroError as exc:
         display.close()
         report_error(str(exc))

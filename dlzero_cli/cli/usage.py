@@ -16,9 +16,15 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+# Typer 0.29 carries its own copy of Click (typer._click) and raises that copy's
+# exceptions; the public `click` (installed here only for Dask) has other classes, which
+# would catch nothing. Hence the private import, and typer pinned in pyproject.toml to
+# the versions tested (tests/cli/test_usage_module.py checks both).
 from typer._click import exceptions as click_errors
 from typer.core import TyperGroup
 from typer.exceptions import Abort
+
+from dlzero_cli.errors import describe_exception
 
 USAGE_EXIT = 2
 INTERRUPT_EXIT = 130
@@ -48,7 +54,7 @@ class DlzeroGroup(TyperGroup):
             print(f"error: {usage_message(exc)}", file=sys.stderr)
             sys.exit(USAGE_EXIT)
         except click_errors.ClickException as exc:
-            print(f"error: {one_line(exc.format_message())}", file=sys.stderr)
+            print(f"error: {describe_exception(exc, limit=None)}", file=sys.stderr)
             sys.exit(exc.exit_code)
         except Abort:  # end of input at a prompt
             print("error: aborted", file=sys.stderr)
@@ -64,10 +70,6 @@ def _did_you_mean(name: str, choices: list[str]) -> str:
     return did_you_mean(name, choices)
 
 
-def one_line(text: str) -> str:
-    return " ".join(text.split())
-
-
 def usage_message(exc: click_errors.UsageError) -> str:
     """`dlzero eval: --split: 'testt' is not one of ...; did you mean 'test'? (--help)`."""
     ctx = exc.ctx
@@ -81,7 +83,7 @@ def usage_message(exc: click_errors.UsageError) -> str:
     elif isinstance(exc, click_errors.BadParameter):
         message = f"{_param_name(exc.param)}: {_bad_value(exc)}"
     else:
-        message = one_line(exc.format_message()).rstrip(".")
+        message = describe_exception(exc, limit=None).rstrip(".")
         unknown = re.match(r"No such command '(.*?)'", message)
         if unknown and ctx is not None:
             names = list(getattr(ctx.command, "commands", {}))
@@ -106,9 +108,9 @@ def _param_name(param: Any) -> str:
 
 
 def _bad_value(exc: click_errors.BadParameter) -> str:
-    message = one_line(exc.message).rstrip(".")
+    message = describe_exception(exc, limit=None).rstrip(".")
     message = message.removeprefix("Value error, ")
-    choice = _CHOICE.match(one_line(exc.message))
+    choice = _CHOICE.match(describe_exception(exc, limit=None))
     descriptor = getattr(exc.param, "type_descriptor", None)
     if choice and descriptor is not None and descriptor.choices:
         value = ast.literal_eval(choice["value"])

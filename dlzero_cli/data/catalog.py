@@ -78,8 +78,6 @@ def download_dataset(
     timeout: float = 30.0,
 ) -> Downloaded:
     """`dlzero download`: fetch and verify a dataset's files of `split` (or "all")."""
-    if name not in DATASETS.names():  # typed on the command line: a usage error
-        raise UsageError(DATASETS.unknown_message(name))
     dataset = DATASETS.get(name)
     if not isinstance(dataset, remote.IdxDataset):
         raise UsageError(

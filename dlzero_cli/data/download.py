@@ -29,7 +29,7 @@ from typing import BinaryIO
 from dlzero_cli import __version__
 from dlzero_cli.atomic import make_temp
 from dlzero_cli.data.store import ChecksumMismatch, DatasetFolder, FileSpec, verify_bytes
-from dlzero_cli.errors import DataError
+from dlzero_cli.errors import DataError, describe_exception
 
 CHUNK = 1 << 16
 USER_AGENT = f"dlzero/{__version__} (+https://pypi.org/project/dlzero)"
@@ -80,7 +80,7 @@ class UrlSource:
         except socket.gaierror as exc:
             raise SourceMissing(_unresolved(url, exc)) from None
         except (TimeoutError, ConnectionError, http.client.HTTPException) as exc:
-            raise Transient(_reason(exc)) from None
+            raise Transient(describe_exception(exc)) from None
         with response:
             length = response.headers.get("Content-Length")
             total = int(length) if length and length.isdigit() else spec.gz_size
@@ -122,11 +122,6 @@ def _unresolved(url: str, exc: socket.gaierror) -> str:
     return f"host {host} not found: {exc.strerror or exc}; not retried (offline?)"
 
 
-def _reason(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    return " ".join(text.split())
-
-
 def _stream(
     reader, out: BinaryIO, events: DownloadEvents, limit: int, expected: int | None = None
 ) -> None:
@@ -135,9 +130,11 @@ def _stream(
         try:
             chunk = reader.read(CHUNK)
         except TimeoutError as exc:
-            raise Transient(f"timed out after {received:,} bytes ({_reason(exc)})") from None
+            reason = describe_exception(exc)
+            raise Transient(f"timed out after {received:,} bytes ({reason})") from None
         except (ConnectionError, http.client.HTTPException, OSError) as exc:
-            raise Transient(f"connection broke after {received:,} bytes ({_reason(exc)})") from None
+            reason = describe_exception(exc)
+            raise Transient(f"connection broke after {received:,} bytes ({reason})") from None
         if not chunk:
             break
         received += len(chunk)

@@ -34,20 +34,6 @@ class IdxError(DataError):
     """A byte string that is not a well-formed IDX file."""
 
 
-def gunzip_capped(raw: bytes, limit: int, name: str) -> bytes:
-    """gunzip `raw`, refusing output beyond `limit` bytes (a decompression bomb)."""
-    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
-    try:
-        out = inflater.decompress(raw, limit + 1)
-    except zlib.error as exc:
-        raise IdxError(f"{name}: not a valid gzip file ({exc})") from None
-    if len(out) > limit:
-        raise IdxError(f"{name}: decompresses to more than the expected {limit:,} bytes")
-    if not inflater.eof:
-        raise IdxError(f"{name}: truncated gzip stream")
-    return out
-
-
 def _header(view: memoryview, name: str) -> tuple[np.dtype, tuple[int, ...], int]:
     """(dtype, shape, header length) of the IDX header `view` starts with."""
     if len(view) < 4:
@@ -98,16 +84,24 @@ def parse_idx(data: bytes | memoryview, name: str = "IDX data") -> np.ndarray:
 
 
 def read_idx(raw: bytes, name: str, max_bytes: int) -> np.ndarray:
-    """The array of an IDX file's bytes, gzip-compressed or not, of at most `max_bytes`.
+    """The array of an IDX file's bytes, gzip-compressed or not, of at most `max_bytes`
+    (see `inflate_idx`)."""
+    return parse_idx(inflate_idx(raw, name, max_bytes), name)
+
+
+def inflate_idx(raw: bytes, name: str, max_bytes: int) -> bytes:
+    """The IDX bytes of a file's bytes, gzip-compressed or not, of at most `max_bytes`:
+    what `read_idx` parses and the data store hashes against its pins.
 
     A compressed file's header is inflated first and its claimed size checked against
-    `max_bytes` before the rest is inflated, and no more than the claim is ever inflated:
-    a small file claiming gigabytes is refused without allocating them.
+    `max_bytes` before the rest is inflated, and no more than the claim (plus one byte,
+    to tell trailing bytes) is ever inflated: a small file claiming gigabytes is refused
+    without allocating them.
     """
     if raw[:2] != GZIP_MAGIC:
         if len(raw) > max_bytes:
             raise IdxError(f"{name}: {len(raw):,} bytes, more than the {max_bytes:,} allowed")
-        return parse_idx(raw, name)
+        return raw
     inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
     try:
         head = inflater.decompress(raw, 4 + 4 * MAX_DIMENSIONS)
@@ -126,4 +120,4 @@ def read_idx(raw: bytes, name: str, max_bytes: int) -> np.ndarray:
     data = head + rest
     if len(data) <= expected and not inflater.eof:
         raise IdxError(f"{name}: truncated gzip stream")
-    return parse_idx(data, name)
+    return data

@@ -37,7 +37,8 @@ from pathlib import Path
 import numpy as np
 
 from dlzero_cli.atomic import atomic_open
-from dlzero_cli.data.idx import GZIP_MAGIC, IdxError, gunzip_capped, parse_idx
+from dlzero_cli.data.idx import GZIP_MAGIC, IdxError, inflate_idx, parse_idx
+from dlzero_cli.data.npy import NpyError, read_npy_header
 from dlzero_cli.errors import DataError, DlzeroWarning
 
 DATA_DIR_ENV = "DLZERO_DATA_DIR"
@@ -90,7 +91,7 @@ class Verified:
 
 def _decompress_capped(raw: bytes, limit: int, name: str) -> bytes:
     try:
-        return gunzip_capped(raw, limit, name)
+        return inflate_idx(raw, name, limit)
     except IdxError as exc:
         raise ChecksumMismatch(str(exc)) from None
 
@@ -151,22 +152,16 @@ class _HashingWriter:
 def _npy_array(data: bytes) -> np.ndarray | None:
     """The array in the bytes of an .npy file, without copying; None if it is not one
     plain C-ordered array whose header agrees with the length."""
-    stream = io.BytesIO(data)
-    readers = {(1, 0): np.lib.format.read_array_header_1_0,
-               (2, 0): np.lib.format.read_array_header_2_0}  # fmt: skip
     try:
-        reader = readers.get(np.lib.format.read_magic(stream))
-        if reader is None:
-            return None
-        shape, fortran_order, dtype = reader(stream)
-    except (ValueError, OSError, EOFError, SyntaxError, TypeError):
+        header = read_npy_header(io.BytesIO(data), "cache")
+    except NpyError:
         return None
-    count = 1
-    for size in shape:
-        count *= size
-    if fortran_order or dtype.hasobject or count * dtype.itemsize != len(data) - stream.tell():
+    dtype = header.dtype
+    if header.fortran_order or dtype.hasobject or header.nbytes != len(data) - header.offset:
         return None
-    return np.frombuffer(data, dtype=dtype, count=count, offset=stream.tell()).reshape(shape)
+    return np.frombuffer(data, dtype=dtype, count=header.values, offset=header.offset).reshape(
+        header.shape
+    )
 
 
 # --------------------------------------------------------------------------- local files

@@ -17,9 +17,12 @@ T = TypeVar("T")
 
 
 class UnknownNameError(DlzeroError, KeyError):
-    """A name that is not in a registry; the message lists the choices."""
+    """A name that is not in a registry; the message lists the choices.
 
-    exit_code = 2  # a name the user typed (option, config, dataset): a bad command line
+    Exit code 1, a failure while working: the name may come from a run's own files. A
+    name typed on the command line is checked by the command before it gets here, and
+    refused there as a bad command line (UsageError, 2).
+    """
 
     def __str__(self) -> str:  # KeyError would otherwise quote the message
         return self.args[0]

@@ -15,13 +15,14 @@ import contextlib
 import signal
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
 from dlzero_cli.config.loading import read_text
-from dlzero_cli.errors import DlzeroError, UsageError
+from dlzero_cli.errors import DlzeroError, DlzeroWarning, UsageError
 from dlzero_cli.runs.folder import utc_now
 from dlzero_cli.sweeps.results import (
     SweepFolder,
@@ -210,6 +211,8 @@ def run_sweep(
         events.sweep_started(folder, settings, execution, total, len(results), best())
         if running is not None:
             for output in running.run(tasks):
+                for line in output.warnings:  # raised in the trial, perhaps in a worker
+                    warnings.warn(DlzeroWarning(line), stacklevel=1)
                 if output.status == "failed":
                     name = folder.trial_name(output.index)
                     raise TrialFailed(f"{name}: {output.error}", output.exit_code, folder)

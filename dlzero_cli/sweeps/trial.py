@@ -14,8 +14,9 @@ import socket
 import sys
 import tempfile
 import time
+import warnings
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from dlzero_cli.config.source import ConfigSource
 from dlzero_cli.data.catalog import DATASETS
 from dlzero_cli.data.download import DownloadEvents
 from dlzero_cli.data.remote import download_missing
-from dlzero_cli.errors import DlzeroError, TrainingDiverged
+from dlzero_cli.errors import DlzeroError, DlzeroWarning, TrainingDiverged
 from dlzero_cli.runs.folder import RunFolder
 from dlzero_cli.runs.lifecycle import TrainResult, train_from_config
 
@@ -52,6 +53,7 @@ class TrialOutput:
     host: str
     error: str | None = None  # diverged: what happened; failed: the one-line error
     exit_code: int = 0  # failed: the DlzeroError's exit code
+    warnings: tuple[str, ...] = ()  # each distinct DlzeroWarning the trial raised, in order
 
 
 def train_run(
@@ -67,8 +69,27 @@ def run_trial(task: TrialTask) -> TrialOutput:
 
     A diverged trial is an outcome like any other; a DlzeroError (a dataset that cannot
     be fetched, ...) comes back as `failed` with its line. A missing dataset is fetched
-    as `dlzero download` does, one worker of a machine at a time.
+    as `dlzero download` does, one worker of a machine at a time. The DlzeroWarnings
+    the trial raises come back with it (`warnings`): in a Dask worker nobody would see
+    them, so the sweep raises them again where the CLI shows them.
     """
+    caught: list[warnings.WarningMessage] = []
+    output = None
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", DlzeroWarning)
+            output = _run_trial(task)
+    finally:
+        # Other warnings, and every one when the trial raised (a bug, Ctrl-C), go on
+        # here as they would have without the recording.
+        for w in caught:
+            if output is None or not issubclass(w.category, DlzeroWarning):
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    lines = [str(w.message) for w in caught if issubclass(w.category, DlzeroWarning)]
+    return replace(output, warnings=tuple(dict.fromkeys(lines)))
+
+
+def _run_trial(task: TrialTask) -> TrialOutput:
     started = time.perf_counter()
     host = socket.gethostname()
     try:

@@ -304,13 +304,20 @@ def test_a_different_payload_is_refused(tmp_path):
 def test_decompression_bomb_is_refused_without_inflating_it(tmp_path):
     mirror = tmp_path / "mirror"
     mirror.mkdir()
-    bomb = gzip.compress(bytes(50_000_000))  # ~50 kB on disk, 50 MB inflated
-    for name in ARCHIVES:
-        (mirror / name).write_bytes(bomb)
-    with pytest.raises(DataError, match="more than the expected"):
-        tiny_dataset().download(
-            tmp_path / "d", ("test",), [FolderSource(mirror)], Recorder(), **FAST
-        )
+    # ~50 kB on disk, 50 MB inflated: refused on its header's claim (the store reads
+    # IDX files the way predict does, header first), and zeros on their header.
+    header = bytes([0, 0, 0x08, 1]) + struct.pack(">I", 50_000_000)
+    for payload, message in (
+        (header + bytes(50_000_000), r"header says 50000000 values of uint8 .* bytes allowed"),
+        (bytes(50_000_000), "unknown IDX dtype code 0x00"),
+    ):
+        bomb = gzip.compress(payload)
+        for name in ARCHIVES:
+            (mirror / name).write_bytes(bomb)
+        with pytest.raises(DataError, match=message):
+            tiny_dataset().download(
+                tmp_path / "d", ("test",), [FolderSource(mirror)], Recorder(), **FAST
+            )
 
 
 def test_rerun_does_nothing_and_force_fetches_again(server, tmp_path):
