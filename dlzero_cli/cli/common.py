@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import functools
+import os
 import sys
 import warnings
 from collections.abc import Callable
@@ -13,6 +15,7 @@ from typing import Any, TypeVar
 import typer
 from rich.console import Console
 
+from dlzero_cli.cli.usage import INTERRUPT_EXIT
 from dlzero_cli.errors import DlzeroError, DlzeroWarning, UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -105,14 +108,44 @@ def handles_errors(command: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         token = _printed.set(set())
         try:
-            return showing_warnings(command, *args, **kwargs)
+            result = showing_warnings(command, *args, **kwargs)
+            sys.stdout.flush()  # a closed or full stdout fails here, not at exit
+            return result
         except DlzeroError as exc:
             report_error(str(exc))
             raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            # Ctrl-C in a command that has no Ctrl-C handling of its own (train has):
+            # files are written atomically, so nothing half-written is left.
+            print("interrupted", file=sys.stderr)
+            raise typer.Exit(INTERRUPT_EXIT) from None
+        except BrokenPipeError:
+            # The reader went away (`dlzero runs | head -1`): stop quietly, as Unix tools do,
+            # and keep Python from complaining about stdout again at exit.
+            _silence_stdout()
+            raise typer.Exit(1) from None
+        except OSError as exc:
+            if exc.filename is not None or exc.errno not in OUTPUT_ERRNOS:
+                raise  # not the output's: a bug, shown whole
+            report_error(f"cannot write the output: {exc.strerror or exc}")  # e.g. > /dev/full
+            _silence_stdout()
+            raise typer.Exit(1) from None
         finally:
             _printed.reset(token)
 
     return wrapper  # type: ignore[return-value]
+
+
+# What writing to stdout raises when it cannot take more (`> /dev/full`, a dead terminal).
+OUTPUT_ERRNOS = {errno.ENOSPC, errno.EIO, errno.EDQUOT, errno.EBADF}
+
+
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is not a real file (tests capture it)
+        pass
 
 
 def showing_warnings(command: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

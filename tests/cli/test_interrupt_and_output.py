@@ -1,0 +1,42 @@
+"""Ctrl-C in a command without its own handling says so and exits 130; a full or closed
+stdout is one line (or, for a reader that went away, silence), never a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+
+def test_ctrl_c_during_eval_is_one_line_and_130(cli, train_run, monkeypatch):
+    run = train_run("xor-2-4-1", "--epochs", "2")
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("dlzero_cli.runs.reports.evaluate", interrupted)
+    result = cli("eval", str(run))
+    assert result.exit_code == 130
+    assert result.stderr == "interrupted\n"
+    assert not list(run.glob("eval-*"))
+
+
+def test_a_full_stdout_is_one_line():
+    with open("/dev/full", "w") as full:
+        result = subprocess.run(
+            [sys.executable, "-m", "dlzero_cli", "configs"], stdout=full,
+            stderr=subprocess.PIPE, text=True, timeout=120,
+        )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr == "error: cannot write the output: No space left on device\n"
+
+
+def test_a_reader_that_goes_away_is_silence():
+    # Like `dlzero configs | true`: the pipe is closed before dlzero writes.
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dlzero_cli", "configs"], stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    process.stdout.close()
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 1
+    assert "Traceback" not in err and "Exception ignored" not in err, err
