@@ -13,12 +13,15 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
 
 from dlzero_cli.cli.usage import INTERRUPT_EXIT
 from dlzero_cli.errors import DlzeroError, DlzeroWarning, UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+PIPED_WIDTH = 10_000
 
 
 class _Console(Console):
@@ -34,6 +37,17 @@ class _Console(Console):
     @soft_wrap.setter
     def soft_wrap(self, value: bool) -> None:  # Console.__init__ sets it; we decide
         pass
+
+    @property
+    def size(self) -> ConsoleDimensions:  # type: ignore[override]
+        # Piped, a table takes the width its cells need: a cell never wraps or is cut
+        # to fit a screen nobody is looking at (a path split over two rows, `prec...`).
+        size = Console.size.fget(self)  # type: ignore[attr-defined]
+        return size if self.is_terminal else ConsoleDimensions(PIPED_WIDTH, size.height)
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        Console.size.fset(self, new_size)  # type: ignore[attr-defined]
 
 
 # Results go to stdout, errors and progress chatter to stderr.

@@ -3,8 +3,10 @@ stdout is one line (or, for a reader that went away, silence), never a traceback
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 
 def test_ctrl_c_during_eval_is_one_line_and_130(cli, train_run, monkeypatch):
@@ -40,3 +42,20 @@ def test_a_reader_that_goes_away_is_silence():
     _, err = process.communicate(timeout=120)
     assert process.returncode == 1
     assert "Traceback" not in err and "Exception ignored" not in err, err
+
+
+def test_piped_tables_never_wrap_a_cell_whatever_columns_says():
+    env = {**os.environ, "COLUMNS": "40"}
+    run = subprocess.run(
+        [sys.executable, "-m", "dlzero_cli", "configs"], capture_output=True, text=True,
+        timeout=120, env=env,
+    )  # fmt: skip
+    rows = run.stdout.strip().splitlines()[1:]
+    shipped = {p.stem for p in (Path(__file__).parents[2] / "configs").glob("*.yaml")}
+    firsts = [row.split()[0] for row in rows]
+    assert len(firsts) == len(shipped) and set(firsts) == shipped  # one line per config
+    datasets = subprocess.run(
+        [sys.executable, "-m", "dlzero_cli", "datasets"], capture_output=True, text=True,
+        timeout=120, env=env,
+    )  # fmt: skip
+    assert "public domain" in datasets.stdout and "1,438 / 359" in datasets.stdout
