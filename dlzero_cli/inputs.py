@@ -363,9 +363,12 @@ def _as_samples(
         names = [f"{name}[{i}]" for i in range(batch.shape[0])]
     else:
         shape = "x".join(map(str, input_shape))
-        got = f"{array.size} values" if typed else f"shape {array.shape}"
+        if typed:
+            got = "1 value does" if array.size == 1 else f"{array.size} values do"
+        else:
+            got = f"shape {array.shape} does"
         raise error(
-            f"{name}: {got} does not fit the model's input {shape} "
+            f"{name}: {got} not fit the model's input {shape} "
             f"({size} values); give one sample or a batch (N, {size})"
         )
     if not np.all(np.isfinite(batch)):

@@ -79,7 +79,7 @@ def test_a_row_of_784_values_works_on_an_mnist_model(cli, mnist_run):
 def test_a_row_of_the_wrong_length_is_typed_input_exit_2(cli, xor_run):
     result = cli("predict", str(xor_run), "1,0,1")
     assert result.exit_code == 2
-    assert "1,0,1: 3 values does not fit the model's input 2" in result.stderr
+    assert "1,0,1: 3 values do not fit the model's input 2" in result.stderr
 
 
 @pytest.mark.parametrize("row", ["inf,0", "0,nan", "-Infinity,1"])
