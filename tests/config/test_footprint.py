@@ -221,3 +221,17 @@ def test_every_command_that_builds_from_a_config_refuses_in_one_line(cli, comman
     assert result.exit_code == 2, result.output
     assert result.stderr.count("\n") == 1
     assert result.stderr.startswith("error: --set model.layers=64-1000000000-10: model.layers: ")
+
+
+def test_a_trained_run_still_evaluates_and_graphs_when_memory_is_short(machine, cli, train_run):
+    """Reading a trained run's config never checks memory: eval, graph and gradcheck of
+    an existing run work on a busy machine; training it further (--resume) is refused."""
+    run = train_run("xor-2-4-1", "--epochs", "2")
+    machine(1e-6)  # 1 KB: every network is refused
+    with pytest.raises(ConfigError, match="needs about"):
+        load_config("xor-2-4-1")
+    for args in (["eval", str(run)], ["graph", str(run)], ["gradcheck", str(run)]):
+        result = cli(*args)
+        assert result.exit_code == 0, (args, result.output)
+    result = cli("train", "--resume", str(run))
+    assert result.exit_code == 2 and "needs about" in result.stderr
