@@ -142,6 +142,7 @@ class Model:
         if arch.get("format") != ARCHITECTURE_FORMAT:
             raise ValueError(f"unsupported architecture format {arch.get('format')!r}")
         dtype = np.dtype(arch["dtype"])
+        _check_claims(Sequential.spec_shapes(arch["layers"]), weights)
         network = Sequential.from_spec(arch["layers"], dtype)
         network.load_params(weights.params)
         network.load_buffers(weights.buffers)
@@ -180,6 +181,23 @@ class WeightSnapshot:
             for name, array in arrays.items()
             if np.issubdtype(array.dtype, np.inexact) and not np.isfinite(array).all()
         ]
+
+
+def _check_claims(claimed: dict[str, tuple[int, ...]], weights: WeightSnapshot) -> None:
+    """ValueError unless the arrays the architecture describes are the arrays the file
+    holds, name for name and shape for shape: checked before the network is built, so a
+    description claiming a huge layer allocates nothing."""
+    held = {name: a.shape for name, a in {**weights.params, **weights.buffers}.items()}
+    for name in sorted(claimed.keys() | held.keys()):
+        if name not in held:
+            raise ValueError(f"the architecture describes {name}, which the file does not hold")
+        if name not in claimed:
+            raise ValueError(f"the file holds {name}, which the architecture does not describe")
+        if tuple(held[name]) != tuple(claimed[name]):
+            raise ValueError(
+                f"the architecture describes {name} of shape {tuple(claimed[name])}, but the "
+                f"file holds one of shape {tuple(held[name])}"
+            )
 
 
 @dataclass(frozen=True)

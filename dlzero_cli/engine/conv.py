@@ -200,11 +200,17 @@ class Conv2D(Layer):
 
     @classmethod
     def from_spec(cls, spec: dict[str, Any], dtype: np.dtype, rng=None) -> Conv2D:
-        shape = (spec["filters"], spec["channels"], *spec["kernel"])
+        shapes = cls.spec_shapes(spec)
         return cls(
-            np.zeros(shape, dtype), np.zeros(spec["filters"], dtype), spec["stride"],
+            np.zeros(shapes["W"], dtype), np.zeros(shapes["b"], dtype), spec["stride"],
             spec["padding"],
         )  # fmt: skip
+
+    @classmethod
+    def spec_shapes(cls, spec: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+        kh, kw = (int(k) for k in spec["kernel"])
+        filters = int(spec["filters"])
+        return {"W": (filters, int(spec["channels"]), kh, kw), "b": (filters,)}
 
     def spec(self) -> dict[str, Any]:
         filters, channels, kh, kw = self.params["W"].shape

@@ -119,6 +119,14 @@ class Layer:
     ) -> Layer:
         return cls()
 
+    @classmethod
+    def spec_shapes(cls, spec: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+        """The shapes of the parameters and buffers ("W", "running_mean", ...) that the
+        layer `spec` describes holds, known without building it: `from_spec` allocates
+        these, and a weight file's arrays are checked against them first, so a file
+        whose description claims a huge layer is refused before anything is allocated."""
+        return {}
+
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         """Shape of one sample's output given one sample's input shape; ShapeError when
         the input does not fit."""
@@ -190,7 +198,13 @@ class Affine(Layer):
     def from_spec(
         cls, spec: dict[str, Any], dtype: np.dtype, rng: np.random.Generator | None = None
     ) -> Affine:
-        return cls.zeros(int(spec["in"]), int(spec["out"]), dtype)
+        shapes = cls.spec_shapes(spec)
+        return cls(np.zeros(shapes["W"], dtype), np.zeros(shapes["b"], dtype))
+
+    @classmethod
+    def spec_shapes(cls, spec: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+        n_in, n_out = int(spec["in"]), int(spec["out"])
+        return {"W": (n_in, n_out), "b": (n_out,)}
 
     def spec(self) -> dict[str, Any]:
         n_in, n_out = self.params["W"].shape
@@ -277,10 +291,16 @@ class BatchNorm(Layer):
     def from_spec(
         cls, spec: dict[str, Any], dtype: np.dtype, rng: np.random.Generator | None = None
     ) -> BatchNorm:
+        [features] = cls.spec_shapes(spec)["gamma"]
         return cls(
-            int(spec["features"]), dtype, float(spec["momentum"]), float(spec["eps"]),
-            bool(spec["spatial"]),
-        )  # fmt: skip
+            features, dtype, float(spec["momentum"]), float(spec["eps"]), bool(spec["spatial"])
+        )
+
+    @classmethod
+    def spec_shapes(cls, spec: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+        features = (int(spec["features"]),)
+        names = ("gamma", "beta", "running_mean", "running_var")
+        return dict.fromkeys(names, features)
 
     def spec(self) -> dict[str, Any]:
         features = self.params["gamma"].shape[0]

@@ -235,3 +235,35 @@ def test_a_trained_run_still_evaluates_and_graphs_when_memory_is_short(machine, 
         assert result.exit_code == 0, (args, result.output)
     result = cli("train", "--resume", str(run))
     assert result.exit_code == 2 and "needs about" in result.stderr
+
+
+def test_a_weight_file_claiming_a_huge_layer_is_refused_before_building_it(cli, train_run):
+    """The architecture in weights.npz is checked against the arrays the file holds
+    before a layer is allocated: a crafted 10^6 x 10^6 dense layer is one line, exit 1
+    (was a MemoryError traceback), whatever the machine's memory."""
+    import json
+
+    from dlzero_cli.errors import RunError
+    from dlzero_cli.runs.folder import RunFolder
+    from dlzero_cli.runs.formats import ARCHITECTURE_KEY
+
+    run = train_run("xor-2-4-1", "--epochs", "1")
+    path = run / "weights.npz"
+    with np.load(path) as stored:
+        arrays = dict(stored)
+    architecture = json.loads(str(arrays[ARCHITECTURE_KEY]))
+    architecture["layers"][0].update({"in": 10**6, "out": 10**6})
+    arrays[ARCHITECTURE_KEY] = np.array(json.dumps(architecture))
+    np.savez(path, **arrays)
+    errors = []
+
+    def read():
+        with pytest.raises(RunError) as info:
+            RunFolder(run).read_model()
+        errors.append(str(info.value))
+
+    assert peak_bytes(read) < 10**6
+    assert "describes 0.W of shape (1000000, 1000000)" in errors[0]
+    result = cli("eval", str(run))
+    assert result.exit_code == 1, result.output
+    assert result.stderr.count("\n") == 1 and "(2, 4)" in result.stderr
