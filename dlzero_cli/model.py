@@ -219,14 +219,3 @@ def summarize(loaded: LoadedConfig) -> NetworkSummary:
     title = f"{config.name}: {dataset.name}, output {config.model.output}, loss {config.loss}"
     rows = network.summary(dataset.input_shape)
     return NetworkSummary(title, dataset.input_shape, config.train.batch_size, rows)
-
-
-def batch_activation_bytes(model: Model, batch: int) -> int:
-    """Bytes of one batch's input and every layer's output in the model's dtype: what a
-    forward pass keeps for backward (layer caches such as im2col columns come on top)."""
-    shape = model.input_shape
-    values = int(np.prod(shape))
-    for layer in model.network.layers:
-        shape = layer.output_shape(shape)
-        values += int(np.prod(shape))
-    return values * batch * model.dtype.itemsize

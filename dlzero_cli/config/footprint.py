@@ -134,6 +134,39 @@ class Footprint:
         the MARGIN for what is not counted."""
         return int(MARGIN * max(self.init_bytes, self.parameter_bytes + self.activation_bytes))
 
+    def parts(self) -> list[tuple[str, int]]:
+        """`total` by part, as `dlzero check` shows it: (what, bytes), summing to
+        `total` exactly, so that check and train's refusal can never disagree."""
+        values = self.parameters * self.itemsize
+        state = self.parameter_bytes - 4 * values - self.buffers * 2 * self.itemsize
+        training = self.activation_values * self.batch >= self.forward_values * EVAL_BATCH
+        batch = (
+            f"activations of a batch of {self.batch} and their gradients"
+            if training
+            else f"activations of an evaluation batch of {EVAL_BATCH}"
+        )
+        parts = [
+            ("parameters", values),
+            ("parameter gradients", values),
+            ("the best epoch's copy of both", 2 * values),
+            (f"optimizer state ({self.optimizer})", state),
+        ]
+        if self.buffers:
+            parts.append(
+                ("batch norm's running moments and their copy", self.buffers * 2 * self.itemsize)
+            )
+        parts.append((batch, self.activation_bytes))
+        counted = sum(size for _, size in parts)
+        if self.init_bytes > counted:
+            parts.append(("drawing the first weights, beyond training", self.init_bytes - counted))
+        parts.append(
+            (
+                f"what is not counted (a margin of {MARGIN - 1:.0%})",
+                self.total - max(counted, self.init_bytes),
+            )
+        )
+        return parts
+
 
 def estimate(
     layers: list, shapes: list[tuple[int, ...]], input_shape: tuple[int, ...], *,

@@ -267,3 +267,30 @@ def test_a_weight_file_claiming_a_huge_layer_is_refused_before_building_it(cli, 
     result = cli("eval", str(run))
     assert result.exit_code == 1, result.output
     assert result.stderr.count("\n") == 1 and "(2, 4)" in result.stderr
+
+
+def test_check_shows_the_estimate_that_train_refuses_with(machine):
+    """`dlzero check`'s memory table is the footprint's parts: its peak is the number
+    train compares with the memory available, so check cannot contradict a refusal."""
+    from dlzero_cli.runs.planning import dry_run
+
+    loaded = load_config("simple-convnet-mnist", ["train.optimizer.name=adam"])
+    needs = model_footprint(loaded.config, DATASETS.get("mnist"))
+    result = dry_run(loaded)
+    assert [(part.name, part.bytes) for part in result.memory] == needs.parts()
+    assert result.peak_bytes == needs.total
+    assert result.measured_step_bytes > 0  # the tracemalloc peak stays its own line
+    machine((needs.total + 1) / GB)
+    load_config("simple-convnet-mnist", ["train.optimizer.name=adam"])
+    machine((needs.total - 1) / GB)
+    with pytest.raises(ConfigError, match=f"needs about {footprint.gigabytes(needs.total)} "):
+        load_config("simple-convnet-mnist", ["train.optimizer.name=adam"])
+
+
+def test_the_parts_add_up_to_the_total_whichever_phase_is_larger():
+    """Training's parts, or initialising's when drawing the weights is the peak."""
+    for batch, largest in ((100, 10), (1, 10**8)):
+        needs = footprint.Footprint(10**6, 10, 500, 300, largest, batch, 4, "adam")
+        parts = dict(needs.parts())
+        assert sum(parts.values()) == needs.total
+        assert ("drawing the first weights, beyond training" in parts) == (largest == 10**8)
