@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from dlzero_cli.config import Config, LoadedConfig, compile_model
+from dlzero_cli.config import Config, ConfigSource, LoadedConfig, compile_model
 from dlzero_cli.data.batching import sequential_batches
 from dlzero_cli.data.catalog import DATASETS, Dataset
 from dlzero_cli.data.transforms import NORMALIZERS, Normalizer
@@ -42,11 +42,18 @@ class Model:
     # ---------------------------------------------------------------- building
 
     @classmethod
-    def from_config(cls, config: Config, dataset: Dataset, rng: np.random.Generator) -> Model:
-        """A freshly initialised model for `config` (validated against `dataset`)."""
+    def from_config(
+        cls,
+        config: Config,
+        dataset: Dataset,
+        rng: np.random.Generator,
+        source: ConfigSource | None = None,
+    ) -> Model:
+        """A freshly initialised model for `config` (validated against `dataset`); one
+        too large for this machine's memory is refused at `source`'s model.layers line."""
         dtype = np.dtype(config.train.dtype)
         model = config.model
-        compiled = compile_model(config, dataset, rng)
+        compiled = compile_model(config, dataset, rng, source=source)
         network = Sequential(compiled.layers)
 
         def init_of(number: int):

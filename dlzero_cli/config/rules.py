@@ -60,10 +60,20 @@ def validate(data: Any, source: ConfigSource, check_memory: bool = True) -> Conf
     if problems:
         raise ConfigError("\n".join(source.error_line(key, msg) for key, msg in problems))
     if check_memory:
-        message = memory_problem(config, DATASETS.get(config.data.dataset))
-        if message is not None:
-            raise source.error(("model", "layers"), message)
+        refuse_if_too_large(config, DATASETS.get(config.data.dataset), source)
     return config
+
+
+def refuse_if_too_large(config: Config, dataset: Dataset, source: ConfigSource | None) -> None:
+    """The one refusal of a network too large for this machine's memory, at model.layers:
+    `file:line: model.layers: the network needs about ...` (without the location when
+    the config's source is not known, as for a Config built in code)."""
+    message = memory_problem(config, dataset)
+    if message is None:
+        return
+    if source is None:
+        raise ConfigError(f"model.layers: {message}")
+    raise source.error(("model", "layers"), message)
 
 
 def compile_model(
@@ -71,18 +81,18 @@ def compile_model(
     dataset: Dataset,
     rng: np.random.Generator | None = None,
     shapes_only: bool = False,
+    source: ConfigSource | None = None,
 ) -> Compiled:
     """The layers of a validated config (they fit `dataset`), in the config's dtype.
 
     With `shapes_only` the layers hold no memory (footprint.SHAPES_ONLY): their shapes,
     parameter counts and summaries are real, their values nothing. Otherwise a network
-    too large for this machine's memory is refused before anything is allocated.
+    too large for this machine's memory is refused before anything is allocated (at
+    model.layers of `source`, when given).
     """
     if shapes_only:
         return _compile(config, dataset, footprint.SHAPES_ONLY, rng, footprint.SHAPES_ONLY_LIMIT)
-    message = memory_problem(config, dataset)
-    if message is not None:
-        raise ConfigError(f"model.layers: {message}")
+    refuse_if_too_large(config, dataset, source)
     return _compile(config, dataset, np.dtype(config.train.dtype), rng)
 
 

@@ -38,7 +38,7 @@ def _throwaway_model(loaded: LoadedConfig, train: Arrays) -> Model:
     nothing of the run (whose generator draws the same weights)."""
     config = loaded.config
     dataset = DATASETS.get(config.data.dataset)
-    model = Model.from_config(config, dataset, np.random.default_rng(config.seed))
+    model = Model.from_config(config, dataset, np.random.default_rng(config.seed), loaded.source)
     model.normalizer.fit(train.x)
     return model
 

@@ -57,7 +57,7 @@ def open_subject(target: str | None, runs_dir: Path, overrides: Sequence[str] = 
     loaded = load_config(target, overrides)
     config = loaded.config
     dataset = DATASETS.get(config.data.dataset)
-    model = Model.from_config(config, dataset, np.random.default_rng(config.seed))
+    model = Model.from_config(config, dataset, np.random.default_rng(config.seed), loaded.source)
     return Subject(model, loaded, config.name, None)
 
 

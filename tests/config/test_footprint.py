@@ -141,6 +141,13 @@ def test_building_the_model_checks_too_even_without_load_config(machine):
     rng = np.random.default_rng(0)
     with pytest.raises(ConfigError, match=r"^model\.layers: the network needs about"):
         Model.from_config(huge.config, dataset, rng)
+    # With the config's source, the same line as load_config's refusal: one shape.
+    with pytest.raises(ConfigError) as built:
+        Model.from_config(huge.config, dataset, rng, huge.source)
+    with pytest.raises(ConfigError) as loaded:
+        load_config("mnist-784-50-100-10", ["model.layers=784-3000000-10"])
+    assert str(built.value) == str(loaded.value)
+    assert str(built.value).startswith("--set model.layers=784-3000000-10: model.layers: ")
 
 
 def test_summary_describes_a_huge_network_without_allocating_it(machine, cli):
