@@ -199,6 +199,18 @@ class Conv2D(Layer):
         return cls(W, np.zeros(settings["filters"], dtype), settings["stride"], settings["padding"])
 
     @classmethod
+    def held_values(cls, settings: dict[str, Any], input_shape: tuple[int, ...]) -> int:
+        kernel = settings["kernel"]
+        kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
+        channels = input_shape[0] if len(input_shape) == 3 else 0  # else build's ShapeError
+        return 2 * (settings["filters"] * channels * kh * kw + settings["filters"])
+
+    def cache_values(self, input_shape: tuple[int, ...]) -> int:
+        """The unfolded input (im2col): a column of fan_in values per output position."""
+        _, oh, ow = self.output_shape(input_shape)
+        return self.fan_in * oh * ow
+
+    @classmethod
     def from_spec(cls, spec: dict[str, Any], dtype: np.dtype, rng=None) -> Conv2D:
         shapes = cls.spec_shapes(spec)
         return cls(

@@ -145,6 +145,20 @@ class Layer:
     def parameter_count(self) -> int:
         return sum(p.size for p in self.params.values())
 
+    @classmethod
+    def held_values(cls, settings: dict[str, Any], input_shape: tuple[int, ...]) -> int:
+        """Values (parameters, their gradients, buffers) a layer built from `settings`
+        for one sample's `input_shape` holds, known before building it (a network too
+        large to build is refused first). Layers without weights or buffers hold none."""
+        return 0
+
+    def cache_values(self, input_shape: tuple[int, ...]) -> int:
+        """Values per sample a training forward keeps for backward besides its output,
+        which backward then meets with a gradient of the same size (a convolution's
+        unfolded input); 0 for layers that keep only what is the size of their input
+        or output. Memory estimates count them (config.footprint)."""
+        return 0
+
     def hold_randomness(self, hold: bool) -> None:
         """While held, a layer that draws random numbers in training (dropout) reuses
         its last draw, so that the same input gives the same output: what a gradient
@@ -193,6 +207,11 @@ class Affine(Layer):
     @classmethod
     def build(cls, settings, input_shape, dtype, rng=None) -> Affine:
         return cls.zeros(int(np.prod(input_shape)), settings["units"], dtype)
+
+    @classmethod
+    def held_values(cls, settings: dict[str, Any], input_shape: tuple[int, ...]) -> int:
+        units = settings["units"]
+        return 2 * (int(np.prod(input_shape, dtype=object)) * units + units)  # and grads
 
     @classmethod
     def from_spec(
@@ -282,10 +301,18 @@ class BatchNorm(Layer):
 
     @classmethod
     def build(cls, settings, input_shape, dtype, rng=None) -> BatchNorm:
-        # Conv feature maps are normalised per channel; dense outputs per unit.
-        spatial = len(input_shape) == 3
-        features = input_shape[0] if spatial else int(np.prod(input_shape))
+        spatial, features = cls._features(input_shape)
         return cls(features, dtype, settings["momentum"], settings["eps"], spatial)
+
+    @staticmethod
+    def _features(input_shape: tuple[int, ...]) -> tuple[bool, int]:
+        """Conv feature maps are normalised per channel; dense outputs per unit."""
+        spatial = len(input_shape) == 3
+        return spatial, input_shape[0] if spatial else int(np.prod(input_shape, dtype=object))
+
+    @classmethod
+    def held_values(cls, settings: dict[str, Any], input_shape: tuple[int, ...]) -> int:
+        return 6 * cls._features(input_shape)[1]  # gamma, beta, their grads, the moments
 
     @classmethod
     def from_spec(
