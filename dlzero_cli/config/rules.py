@@ -11,12 +11,12 @@ import numpy as np
 from pydantic import ValidationError
 
 from dlzero_cli.config import footprint
-from dlzero_cli.config.layers import Compiled, LayerProblem, TooLarge, compile_layers, split_entry
+from dlzero_cli.config.layers import Compiled, LayerProblem, TooLarge, compile_layers
 from dlzero_cli.config.schema import Config, KeyPath, describe_error, kind_of
 from dlzero_cli.config.source import ConfigSource
 from dlzero_cli.data.catalog import DATASETS, Dataset
 from dlzero_cli.engine.activations import ACTIVATIONS
-from dlzero_cli.engine.layers import LAYERS, Affine
+from dlzero_cli.engine.layers import Affine
 from dlzero_cli.engine.losses import LOSSES
 from dlzero_cli.errors import ConfigError, DlzeroError
 
@@ -181,12 +181,13 @@ def consistency_problems(config: Config) -> Iterable[tuple[KeyPath, str]]:
 
 
 def batch_problems(config: Config) -> Iterable[tuple[KeyPath, str]]:
-    """Batch norm cannot train on a batch of one sample (engine: Layer.min_batch)."""
+    """Batch norm cannot train on a batch of one sample after dense layers (engine:
+    Layer.min_batch; after convolutions one sample brings H*W values per channel)."""
     try:
-        kinds = [LAYERS.get(split_entry(e, ())[0]) for e in config.model.entries()]
+        layers = compile_model(config, DATASETS.get(config.data.dataset), shapes_only=True).layers
     except LayerProblem:
         return  # reported by layer_problems
-    need = max((kind.min_batch for kind in kinds), default=1)
+    need = max((layer.min_batch for layer in layers), default=1)
     if config.train.batch_size < need:
         yield (
             ("train", "batch_size"),

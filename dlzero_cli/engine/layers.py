@@ -65,7 +65,8 @@ class Layer:
     # (dropout, batch norm): central differences need two passes that differ only in
     # the nudged parameter.
     repeatable: ClassVar[bool] = True
-    # The fewest samples a training batch may have (batch norm: 2, see BatchNorm).
+    # The fewest samples a training batch may have (batch norm after dense layers: 2,
+    # see BatchNorm; a built layer may answer for itself).
     min_batch: ClassVar[int] = 1
     # How an activation's outputs get stuck, for run diagnostics: sigmoid and tanh
     # saturate near their bounds, ReLU dies at zero. Each kind declares its own
@@ -277,10 +278,6 @@ class BatchNorm(Layer):
     )
     passes_scores = True
     repeatable = False
-    # One sample is its own mean: the output is beta, the gradient 0 and the running
-    # variance moves towards 0. Samplers never make such batches for a network with
-    # batch norm (data/batching.py); a caller that does gets an EngineError.
-    min_batch = 2
 
     def __init__(
         self,
@@ -289,9 +286,13 @@ class BatchNorm(Layer):
         momentum: float = 0.9,
         eps: float = 1e-5,
         spatial: bool = False,
+        positions: int = 1,
     ) -> None:
+        """`positions`: the values of each channel one sample brings (H*W of the
+        feature maps it is built for; 1 for dense outputs, or when unknown)."""
         super().__init__()
         self.momentum, self.eps, self.spatial = momentum, eps, spatial
+        self.positions = positions
         self.params = {"gamma": np.ones(features, dtype), "beta": np.zeros(features, dtype)}
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
         self.buffers = {
@@ -299,10 +300,20 @@ class BatchNorm(Layer):
             "running_var": np.ones(features, dtype),
         }
 
+    @property
+    def min_batch(self) -> int:  # type: ignore[override]
+        """A statistic over one value is that value: the output would be beta, the
+        gradient 0 and the running variance would move towards 0. Per unit of a dense
+        output a batch brings N values, so N >= 2; per channel of feature maps it brings
+        N*H*W, so one sample suffices when H*W > 1 (as PyTorch allows). Samplers never
+        make smaller batches (data/batching.py); a caller that does gets an EngineError."""
+        return 1 if self.positions > 1 else 2
+
     @classmethod
     def build(cls, settings, input_shape, dtype, rng=None) -> BatchNorm:
         spatial, features = cls._features(input_shape)
-        return cls(features, dtype, settings["momentum"], settings["eps"], spatial)
+        positions = int(np.prod(input_shape[1:])) if spatial else 1
+        return cls(features, dtype, settings["momentum"], settings["eps"], spatial, positions)
 
     @staticmethod
     def _features(input_shape: tuple[int, ...]) -> tuple[bool, int]:
@@ -340,11 +351,12 @@ class BatchNorm(Layer):
         return "batchnorm2d" if self.spatial else "batchnorm"  # PyTorch's names
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        if self.training and x.shape[0] < self.min_batch:
+        values = x.shape[0] * (int(np.prod(x.shape[2:])) if self.spatial else 1)
+        if self.training and values < 2:
             raise EngineError(
                 f"batchnorm cannot train on a batch of {x.shape[0]} sample: its mean is the "
                 "sample itself, so the output is beta and the gradient 0; batches need at "
-                f"least {self.min_batch} samples (a larger batch size, or more training data)"
+                "least 2 samples (a larger batch size, or more training data)"
             )
         if not self.spatial:
             return self._forward(x)
