@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from dlzero_cli.config import Config, LoadedConfig, compile_model
+from dlzero_cli.config import Config, ConfigSource, LoadedConfig, compile_model
 from dlzero_cli.data.batching import sequential_batches
 from dlzero_cli.data.catalog import DATASETS, Dataset
 from dlzero_cli.data.transforms import NORMALIZERS, Normalizer
@@ -42,11 +42,18 @@ class Model:
     # ---------------------------------------------------------------- building
 
     @classmethod
-    def from_config(cls, config: Config, dataset: Dataset, rng: np.random.Generator) -> Model:
-        """A freshly initialised model for `config` (validated against `dataset`)."""
+    def from_config(
+        cls,
+        config: Config,
+        dataset: Dataset,
+        rng: np.random.Generator,
+        source: ConfigSource | None = None,
+    ) -> Model:
+        """A freshly initialised model for `config` (validated against `dataset`); one
+        too large for this machine's memory is refused at `source`'s model.layers line."""
         dtype = np.dtype(config.train.dtype)
         model = config.model
-        compiled = compile_model(config, dataset, rng)
+        compiled = compile_model(config, dataset, rng, source=source)
         network = Sequential(compiled.layers)
 
         def init_of(number: int):
@@ -142,6 +149,7 @@ class Model:
         if arch.get("format") != ARCHITECTURE_FORMAT:
             raise ValueError(f"unsupported architecture format {arch.get('format')!r}")
         dtype = np.dtype(arch["dtype"])
+        _check_claims(Sequential.spec_shapes(arch["layers"]), weights)
         network = Sequential.from_spec(arch["layers"], dtype)
         network.load_params(weights.params)
         network.load_buffers(weights.buffers)
@@ -182,6 +190,23 @@ class WeightSnapshot:
         ]
 
 
+def _check_claims(claimed: dict[str, tuple[int, ...]], weights: WeightSnapshot) -> None:
+    """ValueError unless the arrays the architecture describes are the arrays the file
+    holds, name for name and shape for shape: checked before the network is built, so a
+    description claiming a huge layer allocates nothing."""
+    held = {name: a.shape for name, a in {**weights.params, **weights.buffers}.items()}
+    for name in sorted(claimed.keys() | held.keys()):
+        if name not in held:
+            raise ValueError(f"the architecture describes {name}, which the file does not hold")
+        if name not in claimed:
+            raise ValueError(f"the file holds {name}, which the architecture does not describe")
+        if tuple(held[name]) != tuple(claimed[name]):
+            raise ValueError(
+                f"the architecture describes {name} of shape {tuple(claimed[name])}, but the "
+                f"file holds one of shape {tuple(held[name])}"
+            )
+
+
 @dataclass(frozen=True)
 class NetworkSummary:
     """What `dlzero summary` shows: per layer its output shape, parameters and costs."""
@@ -201,14 +226,3 @@ def summarize(loaded: LoadedConfig) -> NetworkSummary:
     title = f"{config.name}: {dataset.name}, output {config.model.output}, loss {config.loss}"
     rows = network.summary(dataset.input_shape)
     return NetworkSummary(title, dataset.input_shape, config.train.batch_size, rows)
-
-
-def batch_activation_bytes(model: Model, batch: int) -> int:
-    """Bytes of one batch's input and every layer's output in the model's dtype: what a
-    forward pass keeps for backward (layer caches such as im2col columns come on top)."""
-    shape = model.input_shape
-    values = int(np.prod(shape))
-    for layer in model.network.layers:
-        shape = layer.output_shape(shape)
-        values += int(np.prod(shape))
-    return values * batch * model.dtype.itemsize

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dlzero_cli.config.schema import kind_of
 from dlzero_cli.engine.network import Sequential
 from dlzero_cli.errors import DataError, describe_exception
 
@@ -148,11 +149,12 @@ def read_param_pickle(path: Path) -> dict[str, np.ndarray]:
         reason = describe_exception(exc, "damaged")
         raise DataError(f"{path}: not a readable pickle ({reason})") from None
     if not isinstance(params, dict):
-        raise DataError(f"{path}: expected a dict of name -> NumPy array, got {_kind(params)}")
+        raise DataError(f"{path}: expected a dict of name -> NumPy array, got {kind_of(params)}")
     for name, value in params.items():
         if not isinstance(name, str) or not isinstance(value, np.ndarray):
             raise DataError(
-                f"{path}: expected a dict of name -> NumPy array, but {name!r} holds {_kind(value)}"
+                f"{path}: expected a dict of name -> NumPy array, but {name!r} holds "
+                f"{kind_of(value)}"
             )
         if value.dtype.kind not in _REAL_KINDS or value.dtype.fields is not None:
             what = _KIND_WORDS.get(value.dtype.kind, str(value.dtype))
@@ -163,19 +165,6 @@ def read_param_pickle(path: Path) -> dict[str, np.ndarray]:
     return params
 
 
-def _kind(value: object) -> str:
-    """A pickled value in words, for an error line."""
-    if isinstance(value, np.ndarray):
-        return "an array"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, (list, tuple)):
-        return "a list"
-    if isinstance(value, (str, bytes)):
-        return "text"
-    if isinstance(value, (int, float, np.number)):
-        return "a number"
-    return "something else"
 
 
 def book_names(network: Sequential) -> dict[str, str]:

@@ -68,6 +68,7 @@ def check_command(
         f"(one training step allocated {_size(result.measured_step_bytes)} at its peak, "
         "measured, including layer caches)"
     )
+    stdout.print(f"the dataset (uint8 pixels, int64 labels): {_size(result.dataset_bytes)} besides")
     samples = result.samples
     stdout.print(
         f"samples: {samples['train']:,} train / {samples['val']:,} validation / "

@@ -24,7 +24,7 @@ from dlzero_cli.config.loading import (
     shipped_config_dir,
     shipped_configs,
 )
-from dlzero_cli.config.rules import compile_model, validate
+from dlzero_cli.config.rules import compile_model, model_footprint, validate
 from dlzero_cli.config.schema import Config, DataConfig, ModelConfig, TrainConfig
 from dlzero_cli.config.source import ConfigSource, parse_yaml
 
@@ -43,6 +43,7 @@ __all__ = [
     "describe_shipped_configs",
     "dump_config",
     "load_config",
+    "model_footprint",
     "parse_yaml",
     "resolve_config_path",
     "shipped_config_dir",

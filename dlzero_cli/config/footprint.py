@@ -9,12 +9,13 @@ a network of any size the same way.
 The estimate, in the config's dtype:
 
 - parameters and their gradients, a copy of both kept for the best epoch, and the
-  optimizer's per-parameter state and scratch (measured by stepping the optimizer once
-  on a tiny parameter);
+  optimizer's per-parameter state and scratch (as the optimizer declares them:
+  `state_copies`);
 - batch norm's running moments;
 - one training batch through the layers: the input, every layer's output and its
-  gradient, and each convolution's unfolded input (im2col); or an evaluation batch of
-  100 forward, if larger;
+  gradient, and what a layer keeps for backward besides (`cache_values`: a
+  convolution's unfolded input) with its gradient; or an evaluation batch of 100
+  forward, if larger;
 - or, if larger, what initialising needs: the parameters and gradients with the
   initialiser's float64 draw of the largest weight array (it lives briefly).
 
@@ -25,15 +26,12 @@ cannot be read, nothing is refused.
 
 from __future__ import annotations
 
-import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from dlzero_cli.engine.conv import Conv2D
-from dlzero_cli.engine.layers import Affine, BatchNorm, Layer
 from dlzero_cli.engine.optim import OPTIMIZERS
 
 # Arrays of this dtype have a shape and no bytes: layers built in it cost nothing but
@@ -66,34 +64,9 @@ def available_bytes() -> int | None:
         return None
 
 
-def layer_values(kind: type[Layer], settings: dict, input_shape: tuple[int, ...]) -> int:
-    """Values (parameters, their gradients, buffers) a layer of `kind` allocates when
-    built for `input_shape`, known before building it. Only the layers with weights or
-    buffers allocate anything; a test holds this to what every layer kind really builds."""
-    if issubclass(kind, Affine):
-        units = settings["units"]
-        return 2 * (_size(input_shape) * units + units)
-    if issubclass(kind, Conv2D):
-        kernel = settings["kernel"]
-        kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
-        channels = input_shape[0] if len(input_shape) == 3 else 0  # else a ShapeError
-        return 2 * (settings["filters"] * channels * kh * kw + settings["filters"])
-    if issubclass(kind, BatchNorm):
-        features = input_shape[0] if len(input_shape) == 3 else _size(input_shape)
-        return 6 * features  # gamma, beta, their gradients, the running moments
-    return 0
-
-
-@functools.cache
-def optimizer_copies(name: str) -> float:
-    """Arrays the optimizer keeps per parameter array (state and scratch), measured by
-    one step on a small parameter with the optimizer's default settings."""
-    param = np.zeros((4, 8))
-    optimizer = OPTIMIZERS.get(name)({"0.W": param})
-    optimizer.step({"0.W": np.ones_like(param)})
-    held = sum(a.size for a in optimizer.state_dict().values())
-    held += sum(a.size for a in optimizer._scratch.values())
-    return held / param.size
+def optimizer_copies(name: str) -> int:
+    """Arrays the optimizer `name` keeps per parameter array (state and scratch)."""
+    return OPTIMIZERS.get(name).state_copies
 
 
 @dataclass(frozen=True)
@@ -134,6 +107,39 @@ class Footprint:
         the MARGIN for what is not counted."""
         return int(MARGIN * max(self.init_bytes, self.parameter_bytes + self.activation_bytes))
 
+    def parts(self) -> list[tuple[str, int]]:
+        """`total` by part, as `dlzero check` shows it: (what, bytes), summing to
+        `total` exactly, so that check and train's refusal can never disagree."""
+        values = self.parameters * self.itemsize
+        state = self.parameter_bytes - 4 * values - self.buffers * 2 * self.itemsize
+        training = self.activation_values * self.batch >= self.forward_values * EVAL_BATCH
+        batch = (
+            f"activations of a batch of {self.batch} and their gradients"
+            if training
+            else f"activations of an evaluation batch of {EVAL_BATCH}"
+        )
+        parts = [
+            ("parameters", values),
+            ("parameter gradients", values),
+            ("the best epoch's copy of both", 2 * values),
+            (f"optimizer state ({self.optimizer})", state),
+        ]
+        if self.buffers:
+            parts.append(
+                ("batch norm's running moments and their copy", self.buffers * 2 * self.itemsize)
+            )
+        parts.append((batch, self.activation_bytes))
+        counted = sum(size for _, size in parts)
+        if self.init_bytes > counted:
+            parts.append(("drawing the first weights, beyond training", self.init_bytes - counted))
+        parts.append(
+            (
+                f"what is not counted (a margin of {MARGIN - 1:.0%})",
+                self.total - max(counted, self.init_bytes),
+            )
+        )
+        return parts
+
 
 def estimate(
     layers: list, shapes: list[tuple[int, ...]], input_shape: tuple[int, ...], *,
@@ -145,13 +151,11 @@ def estimate(
     buffers = sum(int(a.size) for layer in layers for a in layer.buffers.values())
     largest = max((int(a.size) for layer in layers for a in layer.params.values()), default=0)
     values = forward = _size(input_shape)
-    for layer, shape in zip(layers, shapes, strict=True):
-        values += 2 * _size(shape)  # the output, and its gradient on the way back
-        forward += _size(shape)
-        W = layer.params.get("W")
-        if W is not None and W.ndim == 4:  # a convolution unfolds its input (im2col)
-            values += 2 * int(np.prod(W.shape[1:])) * _size(shape[1:])
-            forward += int(np.prod(W.shape[1:])) * _size(shape[1:])
+    inputs = [tuple(input_shape), *shapes[:-1]]
+    for layer, shape, layer_input in zip(layers, shapes, inputs, strict=True):
+        cache = layer.cache_values(layer_input)
+        values += 2 * (_size(shape) + cache)  # the output and cache, and their gradients
+        forward += _size(shape) + cache
     itemsize = np.dtype(dtype).itemsize
     return Footprint(parameters, buffers, values, forward, largest, batch, itemsize, optimizer)
 

@@ -24,7 +24,6 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, create_model
 
-from dlzero_cli.config.footprint import layer_values
 from dlzero_cli.config.schema import describe_error, registered
 from dlzero_cli.engine.activations import ACTIVATIONS
 from dlzero_cli.engine.declaration import Setting, ShapeError
@@ -147,7 +146,7 @@ def compile_layers(
     parameters; `rng` is the generator of those that draw random numbers (dropout).
 
     With `limit`, TooLarge before building the layer that would bring the values the
-    layers hold (footprint.layer_values) past it."""
+    layers hold (each kind's held_values) past it."""
     compiled = Compiled()
     shape = tuple(input_shape)
     dtype = np.dtype(dtype)
@@ -157,7 +156,7 @@ def compile_layers(
         name, raw = split_entry(entry, path)
         settings = parse_settings(name, raw, path)
         kind = LAYERS.get(name)
-        values += layer_values(kind, settings, shape)
+        values += kind.held_values(settings, shape)
         if limit is not None and values > limit:
             raise TooLarge(path, values)
         try:

@@ -11,12 +11,12 @@ import numpy as np
 from pydantic import ValidationError
 
 from dlzero_cli.config import footprint
-from dlzero_cli.config.layers import Compiled, LayerProblem, TooLarge, compile_layers, split_entry
+from dlzero_cli.config.layers import Compiled, LayerProblem, TooLarge, compile_layers
 from dlzero_cli.config.schema import Config, KeyPath, describe_error, kind_of
 from dlzero_cli.config.source import ConfigSource
 from dlzero_cli.data.catalog import DATASETS, Dataset
 from dlzero_cli.engine.activations import ACTIVATIONS
-from dlzero_cli.engine.layers import LAYERS, Affine
+from dlzero_cli.engine.layers import Affine
 from dlzero_cli.engine.losses import LOSSES
 from dlzero_cli.errors import ConfigError, DlzeroError
 
@@ -60,10 +60,20 @@ def validate(data: Any, source: ConfigSource, check_memory: bool = True) -> Conf
     if problems:
         raise ConfigError("\n".join(source.error_line(key, msg) for key, msg in problems))
     if check_memory:
-        message = memory_problem(config, DATASETS.get(config.data.dataset))
-        if message is not None:
-            raise source.error(("model", "layers"), message)
+        refuse_if_too_large(config, DATASETS.get(config.data.dataset), source)
     return config
+
+
+def refuse_if_too_large(config: Config, dataset: Dataset, source: ConfigSource | None) -> None:
+    """The one refusal of a network too large for this machine's memory, at model.layers:
+    `file:line: model.layers: the network needs about ...` (without the location when
+    the config's source is not known, as for a Config built in code)."""
+    message = memory_problem(config, dataset)
+    if message is None:
+        return
+    if source is None:
+        raise ConfigError(f"model.layers: {message}")
+    raise source.error(("model", "layers"), message)
 
 
 def compile_model(
@@ -71,18 +81,18 @@ def compile_model(
     dataset: Dataset,
     rng: np.random.Generator | None = None,
     shapes_only: bool = False,
+    source: ConfigSource | None = None,
 ) -> Compiled:
     """The layers of a validated config (they fit `dataset`), in the config's dtype.
 
     With `shapes_only` the layers hold no memory (footprint.SHAPES_ONLY): their shapes,
     parameter counts and summaries are real, their values nothing. Otherwise a network
-    too large for this machine's memory is refused before anything is allocated.
+    too large for this machine's memory is refused before anything is allocated (at
+    model.layers of `source`, when given).
     """
     if shapes_only:
         return _compile(config, dataset, footprint.SHAPES_ONLY, rng, footprint.SHAPES_ONLY_LIMIT)
-    message = memory_problem(config, dataset)
-    if message is not None:
-        raise ConfigError(f"model.layers: {message}")
+    refuse_if_too_large(config, dataset, source)
     return _compile(config, dataset, np.dtype(config.train.dtype), rng)
 
 
@@ -171,12 +181,13 @@ def consistency_problems(config: Config) -> Iterable[tuple[KeyPath, str]]:
 
 
 def batch_problems(config: Config) -> Iterable[tuple[KeyPath, str]]:
-    """Batch norm cannot train on a batch of one sample (engine: Layer.min_batch)."""
+    """Batch norm cannot train on a batch of one sample after dense layers (engine:
+    Layer.min_batch; after convolutions one sample brings H*W values per channel)."""
     try:
-        kinds = [LAYERS.get(split_entry(e, ())[0]) for e in config.model.entries()]
+        layers = compile_model(config, DATASETS.get(config.data.dataset), shapes_only=True).layers
     except LayerProblem:
         return  # reported by layer_problems
-    need = max((kind.min_batch for kind in kinds), default=1)
+    need = max((layer.min_batch for layer in layers), default=1)
     if config.train.batch_size < need:
         yield (
             ("train", "batch_size"),

@@ -12,6 +12,7 @@ import typing
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
+import numpy as np
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -313,15 +314,20 @@ def shown(value: Any, limit: int = 80) -> str:
 
 
 def kind_of(value: Any) -> str:
-    """What a YAML value is, in words for an error line (never a Python class name)."""
+    """What a YAML value (or an unpickled one) is, in words for an error line (never a
+    Python class name)."""
+    if isinstance(value, np.generic):  # a NumPy scalar: as the Python value it holds
+        value = value.item()
+    if isinstance(value, np.ndarray):
+        return f"an array of shape {value.shape}"
     if isinstance(value, dict):
         return "a mapping"
-    if isinstance(value, list):
+    if isinstance(value, (list, tuple)):
         return "a list"
     if isinstance(value, bool):
         return "true/false"
     if isinstance(value, (int, float)):
         return f"the number {value!r}"
-    if isinstance(value, str):
+    if isinstance(value, (str, bytes)):
         return f"the text {shown(value, 40)}"
     return f"the value {shown(value, 40)}"

@@ -199,12 +199,30 @@ class Conv2D(Layer):
         return cls(W, np.zeros(settings["filters"], dtype), settings["stride"], settings["padding"])
 
     @classmethod
+    def held_values(cls, settings: dict[str, Any], input_shape: tuple[int, ...]) -> int:
+        kernel = settings["kernel"]
+        kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
+        channels = input_shape[0] if len(input_shape) == 3 else 0  # else build's ShapeError
+        return 2 * (settings["filters"] * channels * kh * kw + settings["filters"])
+
+    def cache_values(self, input_shape: tuple[int, ...]) -> int:
+        """The unfolded input (im2col): a column of fan_in values per output position."""
+        _, oh, ow = self.output_shape(input_shape)
+        return self.fan_in * oh * ow
+
+    @classmethod
     def from_spec(cls, spec: dict[str, Any], dtype: np.dtype, rng=None) -> Conv2D:
-        shape = (spec["filters"], spec["channels"], *spec["kernel"])
+        shapes = cls.spec_shapes(spec)
         return cls(
-            np.zeros(shape, dtype), np.zeros(spec["filters"], dtype), spec["stride"],
+            np.zeros(shapes["W"], dtype), np.zeros(shapes["b"], dtype), spec["stride"],
             spec["padding"],
         )  # fmt: skip
+
+    @classmethod
+    def spec_shapes(cls, spec: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+        kh, kw = (int(k) for k in spec["kernel"])
+        filters = int(spec["filters"])
+        return {"W": (filters, int(spec["channels"]), kh, kw), "b": (filters,)}
 
     def spec(self) -> dict[str, Any]:
         filters, channels, kh, kw = self.params["W"].shape

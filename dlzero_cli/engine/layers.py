@@ -65,7 +65,8 @@ class Layer:
     # (dropout, batch norm): central differences need two passes that differ only in
     # the nudged parameter.
     repeatable: ClassVar[bool] = True
-    # The fewest samples a training batch may have (batch norm: 2, see BatchNorm).
+    # The fewest samples a training batch may have (batch norm after dense layers: 2,
+    # see BatchNorm; a built layer may answer for itself).
     min_batch: ClassVar[int] = 1
     # How an activation's outputs get stuck, for run diagnostics: sigmoid and tanh
     # saturate near their bounds, ReLU dies at zero. Each kind declares its own
@@ -119,6 +120,14 @@ class Layer:
     ) -> Layer:
         return cls()
 
+    @classmethod
+    def spec_shapes(cls, spec: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+        """The shapes of the parameters and buffers ("W", "running_mean", ...) that the
+        layer `spec` describes holds, known without building it: `from_spec` allocates
+        these, and a weight file's arrays are checked against them first, so a file
+        whose description claims a huge layer is refused before anything is allocated."""
+        return {}
+
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         """Shape of one sample's output given one sample's input shape; ShapeError when
         the input does not fit."""
@@ -136,6 +145,20 @@ class Layer:
 
     def parameter_count(self) -> int:
         return sum(p.size for p in self.params.values())
+
+    @classmethod
+    def held_values(cls, settings: dict[str, Any], input_shape: tuple[int, ...]) -> int:
+        """Values (parameters, their gradients, buffers) a layer built from `settings`
+        for one sample's `input_shape` holds, known before building it (a network too
+        large to build is refused first). Layers without weights or buffers hold none."""
+        return 0
+
+    def cache_values(self, input_shape: tuple[int, ...]) -> int:
+        """Values per sample a training forward keeps for backward besides its output,
+        which backward then meets with a gradient of the same size (a convolution's
+        unfolded input); 0 for layers that keep only what is the size of their input
+        or output. Memory estimates count them (config.footprint)."""
+        return 0
 
     def hold_randomness(self, hold: bool) -> None:
         """While held, a layer that draws random numbers in training (dropout) reuses
@@ -187,10 +210,21 @@ class Affine(Layer):
         return cls.zeros(int(np.prod(input_shape)), settings["units"], dtype)
 
     @classmethod
+    def held_values(cls, settings: dict[str, Any], input_shape: tuple[int, ...]) -> int:
+        units = settings["units"]
+        return 2 * (int(np.prod(input_shape, dtype=object)) * units + units)  # and grads
+
+    @classmethod
     def from_spec(
         cls, spec: dict[str, Any], dtype: np.dtype, rng: np.random.Generator | None = None
     ) -> Affine:
-        return cls.zeros(int(spec["in"]), int(spec["out"]), dtype)
+        shapes = cls.spec_shapes(spec)
+        return cls(np.zeros(shapes["W"], dtype), np.zeros(shapes["b"], dtype))
+
+    @classmethod
+    def spec_shapes(cls, spec: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+        n_in, n_out = int(spec["in"]), int(spec["out"])
+        return {"W": (n_in, n_out), "b": (n_out,)}
 
     def spec(self) -> dict[str, Any]:
         n_in, n_out = self.params["W"].shape
@@ -244,10 +278,6 @@ class BatchNorm(Layer):
     )
     passes_scores = True
     repeatable = False
-    # One sample is its own mean: the output is beta, the gradient 0 and the running
-    # variance moves towards 0. Samplers never make such batches for a network with
-    # batch norm (data/batching.py); a caller that does gets an EngineError.
-    min_batch = 2
 
     def __init__(
         self,
@@ -256,9 +286,13 @@ class BatchNorm(Layer):
         momentum: float = 0.9,
         eps: float = 1e-5,
         spatial: bool = False,
+        positions: int = 1,
     ) -> None:
+        """`positions`: the values of each channel one sample brings (H*W of the
+        feature maps it is built for; 1 for dense outputs, or when unknown)."""
         super().__init__()
         self.momentum, self.eps, self.spatial = momentum, eps, spatial
+        self.positions = positions
         self.params = {"gamma": np.ones(features, dtype), "beta": np.zeros(features, dtype)}
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
         self.buffers = {
@@ -266,21 +300,45 @@ class BatchNorm(Layer):
             "running_var": np.ones(features, dtype),
         }
 
+    @property
+    def min_batch(self) -> int:  # type: ignore[override]
+        """A statistic over one value is that value: the output would be beta, the
+        gradient 0 and the running variance would move towards 0. Per unit of a dense
+        output a batch brings N values, so N >= 2; per channel of feature maps it brings
+        N*H*W, so one sample suffices when H*W > 1 (as PyTorch allows). Samplers never
+        make smaller batches (data/batching.py); a caller that does gets an EngineError."""
+        return 1 if self.positions > 1 else 2
+
     @classmethod
     def build(cls, settings, input_shape, dtype, rng=None) -> BatchNorm:
-        # Conv feature maps are normalised per channel; dense outputs per unit.
+        spatial, features = cls._features(input_shape)
+        positions = int(np.prod(input_shape[1:])) if spatial else 1
+        return cls(features, dtype, settings["momentum"], settings["eps"], spatial, positions)
+
+    @staticmethod
+    def _features(input_shape: tuple[int, ...]) -> tuple[bool, int]:
+        """Conv feature maps are normalised per channel; dense outputs per unit."""
         spatial = len(input_shape) == 3
-        features = input_shape[0] if spatial else int(np.prod(input_shape))
-        return cls(features, dtype, settings["momentum"], settings["eps"], spatial)
+        return spatial, input_shape[0] if spatial else int(np.prod(input_shape, dtype=object))
+
+    @classmethod
+    def held_values(cls, settings: dict[str, Any], input_shape: tuple[int, ...]) -> int:
+        return 6 * cls._features(input_shape)[1]  # gamma, beta, their grads, the moments
 
     @classmethod
     def from_spec(
         cls, spec: dict[str, Any], dtype: np.dtype, rng: np.random.Generator | None = None
     ) -> BatchNorm:
+        [features] = cls.spec_shapes(spec)["gamma"]
         return cls(
-            int(spec["features"]), dtype, float(spec["momentum"]), float(spec["eps"]),
-            bool(spec["spatial"]),
-        )  # fmt: skip
+            features, dtype, float(spec["momentum"]), float(spec["eps"]), bool(spec["spatial"])
+        )
+
+    @classmethod
+    def spec_shapes(cls, spec: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+        features = (int(spec["features"]),)
+        names = ("gamma", "beta", "running_mean", "running_var")
+        return dict.fromkeys(names, features)
 
     def spec(self) -> dict[str, Any]:
         features = self.params["gamma"].shape[0]
@@ -293,11 +351,12 @@ class BatchNorm(Layer):
         return "batchnorm2d" if self.spatial else "batchnorm"  # PyTorch's names
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        if self.training and x.shape[0] < self.min_batch:
+        values = x.shape[0] * (int(np.prod(x.shape[2:])) if self.spatial else 1)
+        if self.training and values < 2:
             raise EngineError(
                 f"batchnorm cannot train on a batch of {x.shape[0]} sample: its mean is the "
                 "sample itself, so the output is beta and the gradient 0; batches need at "
-                f"least {self.min_batch} samples (a larger batch size, or more training data)"
+                "least 2 samples (a larger batch size, or more training data)"
             )
         if not self.spatial:
             return self._forward(x)

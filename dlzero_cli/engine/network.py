@@ -41,6 +41,16 @@ class Sequential:
         dtype = np.dtype(dtype)
         return cls([LAYERS.get(spec["type"]).from_spec(spec, dtype, rng) for spec in specs])
 
+    @staticmethod
+    def spec_shapes(specs: list[dict[str, Any]]) -> dict[str, tuple[int, ...]]:
+        """The shapes of the parameters and buffers, by dotted name ("0.W"), that
+        `from_spec(specs)` would allocate, known without allocating them."""
+        return {
+            f"{i}.{name}": shape
+            for i, spec in enumerate(specs)
+            for name, shape in LAYERS.get(spec["type"]).spec_shapes(spec).items()
+        }
+
     def spec(self) -> list[dict[str, Any]]:
         return [layer.spec() for layer in self.layers]
 

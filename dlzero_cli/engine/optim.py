@@ -30,7 +30,7 @@ is decoupled from the gradient, as above.
 from __future__ import annotations
 
 import inspect
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -41,6 +41,11 @@ OPTIMIZERS: Registry[type[Optimizer]] = Registry("optimizer")
 
 class Optimizer:
     """Base: keeps the parameters, the learning rate and the weight-decay set."""
+
+    # Arrays the size of each parameter this optimizer keeps once it has stepped: its
+    # saved state (`slot`) and its scratch (`work`). Memory estimates read it
+    # (config.footprint); a test holds it to what stepping really allocates.
+    state_copies: ClassVar[int] = 0
 
     def __init__(
         self,
@@ -101,6 +106,8 @@ class Optimizer:
 
 @OPTIMIZERS.register("sgd", "W <- W - lr g")
 class SGD(Optimizer):
+    state_copies = 1  # scratch for lr g
+
     def update(self, name, param, grad, cast):
         work = self.work(name, param)
         param -= np.multiply(grad, cast(self.lr), out=work)
@@ -108,6 +115,8 @@ class SGD(Optimizer):
 
 @OPTIMIZERS.register("momentum", "v <- mu v - lr g; W <- W + v")
 class Momentum(Optimizer):
+    state_copies = 1  # v (and Nesterov's, which inherit it)
+
     def __init__(self, params, lr=0.01, momentum=0.9, weight_decay=0.0, decayed=None):
         super().__init__(params, lr, weight_decay, decayed)
         self.momentum = momentum
@@ -151,6 +160,8 @@ class NesterovBook(Momentum):
 
 @OPTIMIZERS.register("adagrad", "per-parameter lr shrinking with the sum of squared gradients")
 class AdaGrad(Optimizer):
+    state_copies = 1  # h
+
     def __init__(self, params, lr=0.01, eps=1e-7, weight_decay=0.0, decayed=None):
         super().__init__(params, lr, weight_decay, decayed)
         self.eps = eps
@@ -163,6 +174,8 @@ class AdaGrad(Optimizer):
 
 @OPTIMIZERS.register("rmsprop", "AdaGrad with a decaying average of squared gradients")
 class RMSprop(Optimizer):
+    state_copies = 1  # h
+
     def __init__(self, params, lr=0.01, decay_rate=0.99, eps=1e-7, weight_decay=0.0, decayed=None):
         super().__init__(params, lr, weight_decay, decayed)
         self.decay_rate, self.eps = decay_rate, eps
@@ -177,6 +190,8 @@ class RMSprop(Optimizer):
 
 @OPTIMIZERS.register("adam", "momentum and RMSprop with bias correction (Kingma & Ba)")
 class Adam(Optimizer):
+    state_copies = 3  # m, v and scratch (AdamW's too)
+
     def __init__(
         self, params, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, decayed=None
     ):

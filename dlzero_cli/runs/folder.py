@@ -440,8 +440,8 @@ class RunFolder:
     def write_config(self, config: Config) -> None:
         write_text(self.config_path, dump_config(config))
 
-    def read_config(self) -> LoadedConfig:
-        return load_config(str(self.config_path))
+    def read_config(self, check_memory: bool = True) -> LoadedConfig:
+        return load_config(str(self.config_path), check_memory=check_memory)
 
     def read_config_text(self) -> str:
         """config.yaml as written: the resolved config."""

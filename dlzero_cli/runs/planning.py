@@ -12,17 +12,12 @@ from pathlib import Path
 
 import numpy as np
 
-from dlzero_cli.config import LoadedConfig
+from dlzero_cli.config import LoadedConfig, model_footprint
 from dlzero_cli.data.catalog import DATASETS, Dataset
 from dlzero_cli.data.datasets import Arrays
 from dlzero_cli.errors import ConfigError
 from dlzero_cli.evaluation import evaluate
-from dlzero_cli.model import (
-    Model,
-    NetworkSummary,
-    batch_activation_bytes,
-    summarize,
-)
+from dlzero_cli.model import Model, NetworkSummary, summarize
 from dlzero_cli.runs.splits import load_splits
 from dlzero_cli.runs.threads import blas_threads
 from dlzero_cli.training import (
@@ -43,7 +38,7 @@ def _throwaway_model(loaded: LoadedConfig, train: Arrays) -> Model:
     nothing of the run (whose generator draws the same weights)."""
     config = loaded.config
     dataset = DATASETS.get(config.data.dataset)
-    model = Model.from_config(config, dataset, np.random.default_rng(config.seed))
+    model = Model.from_config(config, dataset, np.random.default_rng(config.seed), loaded.source)
     model.normalizer.fit(train.x)
     return model
 
@@ -114,8 +109,11 @@ class DryRun:
     steps_per_epoch: int
     step_seconds: float  # one training step, measured
     eval_seconds: float  # validating one epoch, estimated from a timed forward pass
+    # The parts of the estimate `dlzero train` compares with the memory available
+    # (config.footprint): the same numbers, so check and train's refusal agree.
     memory: list[MemoryPart]
     measured_step_bytes: int  # peak allocations of one training step (tracemalloc)
+    dataset_bytes: int  # the dataset held in memory, beside the network's estimate
     numerical: NumericalPlan | None
 
     @property
@@ -177,16 +175,7 @@ def _dry_run(loaded: LoadedConfig, data_dir: Path | None) -> DryRun:
     val = splits["val"] if present else train
     forward = _evaluate_seconds(model, val, settings.batch_size)
     val_batches = math.ceil(samples["val"] / settings.batch_size)
-    params = sum(p.nbytes for p in model.network.named_params().values())
-    activations = batch_activation_bytes(model, settings.batch_size)
-    memory = [
-        MemoryPart("parameters", params),
-        MemoryPart("parameter gradients", params),
-        MemoryPart("optimizer state", sum(v.nbytes for v in optimizer.state_dict().values())),
-        MemoryPart(f"activations of a batch of {settings.batch_size}", activations),
-        MemoryPart("their gradients in backward", activations),
-        MemoryPart("the dataset (uint8 pixels, int64 labels)", dataset_bytes),
-    ]
+    memory = [MemoryPart(name, size) for name, size in model_footprint(config, dataset).parts()]
     return DryRun(
         summary=summary,
         data_present=present,
@@ -201,6 +190,7 @@ def _dry_run(loaded: LoadedConfig, data_dir: Path | None) -> DryRun:
         eval_seconds=val_batches * forward,
         memory=memory,
         measured_step_bytes=step_bytes,
+        dataset_bytes=dataset_bytes,
         numerical=numerical,
     )
 

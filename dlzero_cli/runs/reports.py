@@ -55,7 +55,7 @@ def evaluate_run(
     full disk, a read-only folder) is named in the outcome; the report stands.
     """
     model = folder.read_model()
-    loaded = folder.read_config()
+    loaded = folder.read_config(check_memory=False)  # evaluating builds no new network
     dataset = DATASETS.get(dataset_name or loaded.config.data.dataset)
     check_compatible(model, dataset)
     data = load_splits(loaded, data_dir, (split,), dataset)[split]

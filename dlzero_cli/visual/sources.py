@@ -50,11 +50,14 @@ def open_subject(target: str | None, runs_dir: Path, overrides: Sequence[str] = 
                 "config: leave out --set, or give a config"
             )
         folder = RunFolder.find(target, runs_dir)
-        return Subject(folder.read_model(), folder.read_config(), folder.name, folder)
+        # The run's weights are already in memory: its config is read, not checked
+        # again against the memory this machine has now (only training checks that).
+        loaded = folder.read_config(check_memory=False)
+        return Subject(folder.read_model(), loaded, folder.name, folder)
     loaded = load_config(target, overrides)
     config = loaded.config
     dataset = DATASETS.get(config.data.dataset)
-    model = Model.from_config(config, dataset, np.random.default_rng(config.seed))
+    model = Model.from_config(config, dataset, np.random.default_rng(config.seed), loaded.source)
     return Subject(model, loaded, config.name, None)
 
 

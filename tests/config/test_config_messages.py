@@ -120,3 +120,17 @@ def test_a_set_that_fills_a_null_section_is_blamed_for_its_defaults(write_config
     assert error_of(path, ["train.early_stopping.patience=3"]).startswith(
         "--set train.early_stopping.patience=3: train.early_stopping.metric: "
     )
+
+
+def test_kind_of_words_every_value_a_file_may_hold_without_class_names():
+    """One kind_of for config lines and the book pickles' (pretrained imports it)."""
+    import numpy as np
+
+    from dlzero_cli.config.schema import kind_of
+
+    assert kind_of(np.float64(0.1)) == "the number 0.1"
+    assert kind_of(np.zeros((2, 3))) == "an array of shape (2, 3)"
+    assert kind_of((1, 2)) == "a list" and kind_of([1]) == "a list"
+    assert kind_of(b"ab") == "the text b'ab'"
+    assert kind_of(np.bool_(True)) == "true/false"
+    assert kind_of({"a": 1}) == "a mapping"

@@ -141,6 +141,13 @@ def test_building_the_model_checks_too_even_without_load_config(machine):
     rng = np.random.default_rng(0)
     with pytest.raises(ConfigError, match=r"^model\.layers: the network needs about"):
         Model.from_config(huge.config, dataset, rng)
+    # With the config's source, the same line as load_config's refusal: one shape.
+    with pytest.raises(ConfigError) as built:
+        Model.from_config(huge.config, dataset, rng, huge.source)
+    with pytest.raises(ConfigError) as loaded:
+        load_config("mnist-784-50-100-10", ["model.layers=784-3000000-10"])
+    assert str(built.value) == str(loaded.value)
+    assert str(built.value).startswith("--set model.layers=784-3000000-10: model.layers: ")
 
 
 def test_summary_describes_a_huge_network_without_allocating_it(machine, cli):
@@ -179,7 +186,7 @@ def test_every_layer_kind_built_in_shapes_only_has_its_real_shapes_and_no_bytes(
             a, b = getattr(ours, part), getattr(theirs, part)
             assert {k: v.shape for k, v in a.items()} == {k: v.shape for k, v in b.items()}
             assert all(v.nbytes == 0 for v in b.values())
-    # What layer_values predicts before building is what each layer really holds.
+    # What each kind declares before building (held_values) is what it really holds.
     inputs = [(1, 8, 8), *real.shapes[:-1]]
     for index, (entry, layer, shape) in enumerate(zip(entries, real.layers, inputs, strict=True)):
         name, raw = split_entry(entry, (index,))
@@ -187,14 +194,32 @@ def test_every_layer_kind_built_in_shapes_only_has_its_real_shapes_and_no_bytes(
         held = sum(
             v.size for part in (layer.params, layer.grads, layer.buffers) for v in part.values()
         )
-        assert footprint.layer_values(LAYERS.get(name), settings, shape) == held, name
+        assert LAYERS.get(name).held_values(settings, shape) == held, name
 
 
-def test_optimizer_state_is_measured_for_every_optimizer():
-    copies = {name: footprint.optimizer_copies(name) for name in OPTIMIZERS.names()}
-    assert copies["sgd"] <= 1  # scratch only
-    assert copies["adam"] >= 2  # two moments
-    assert all(0 <= c <= 4 for c in copies.values()), copies
+@pytest.mark.parametrize("name", OPTIMIZERS.names())
+def test_every_optimizer_declares_the_copies_it_keeps(name):
+    """state_copies (what the footprint counts) against the memory an optimizer still
+    holds after two steps on a 200x200 parameter: state and scratch, not temporaries."""
+    param = np.zeros((200, 200))
+    grads = {"0.W": np.ones_like(param)}
+    kept = []
+
+    def make_and_step():
+        optimizer = OPTIMIZERS.get(name)({"0.W": param})
+        optimizer.step(grads)
+        optimizer.step(grads)
+        kept.append(optimizer)
+
+    tracemalloc.start()
+    try:
+        make_and_step()
+        held = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    declared = OPTIMIZERS.get(name).state_copies
+    assert footprint.optimizer_copies(name) == declared
+    assert declared * param.nbytes <= held < (declared + 0.5) * param.nbytes, held / param.nbytes
 
 
 def test_available_memory_comes_from_meminfo(monkeypatch, tmp_path):
@@ -221,3 +246,76 @@ def test_every_command_that_builds_from_a_config_refuses_in_one_line(cli, comman
     assert result.exit_code == 2, result.output
     assert result.stderr.count("\n") == 1
     assert result.stderr.startswith("error: --set model.layers=64-1000000000-10: model.layers: ")
+
+
+def test_a_trained_run_still_evaluates_and_graphs_when_memory_is_short(machine, cli, train_run):
+    """Reading a trained run's config never checks memory: eval, graph and gradcheck of
+    an existing run work on a busy machine; training it further (--resume) is refused."""
+    run = train_run("xor-2-4-1", "--epochs", "2")
+    machine(1e-6)  # 1 KB: every network is refused
+    with pytest.raises(ConfigError, match="needs about"):
+        load_config("xor-2-4-1")
+    for args in (["eval", str(run)], ["graph", str(run)], ["gradcheck", str(run)]):
+        result = cli(*args)
+        assert result.exit_code == 0, (args, result.output)
+    result = cli("train", "--resume", str(run))
+    assert result.exit_code == 2 and "needs about" in result.stderr
+
+
+def test_a_weight_file_claiming_a_huge_layer_is_refused_before_building_it(cli, train_run):
+    """The architecture in weights.npz is checked against the arrays the file holds
+    before a layer is allocated: a crafted 10^6 x 10^6 dense layer is one line, exit 1
+    (was a MemoryError traceback), whatever the machine's memory."""
+    import json
+
+    from dlzero_cli.errors import RunError
+    from dlzero_cli.runs.folder import RunFolder
+    from dlzero_cli.runs.formats import ARCHITECTURE_KEY
+
+    run = train_run("xor-2-4-1", "--epochs", "1")
+    path = run / "weights.npz"
+    with np.load(path) as stored:
+        arrays = dict(stored)
+    architecture = json.loads(str(arrays[ARCHITECTURE_KEY]))
+    architecture["layers"][0].update({"in": 10**6, "out": 10**6})
+    arrays[ARCHITECTURE_KEY] = np.array(json.dumps(architecture))
+    np.savez(path, **arrays)
+    errors = []
+
+    def read():
+        with pytest.raises(RunError) as info:
+            RunFolder(run).read_model()
+        errors.append(str(info.value))
+
+    assert peak_bytes(read) < 10**6
+    assert "describes 0.W of shape (1000000, 1000000)" in errors[0]
+    result = cli("eval", str(run))
+    assert result.exit_code == 1, result.output
+    assert result.stderr.count("\n") == 1 and "(2, 4)" in result.stderr
+
+
+def test_check_shows_the_estimate_that_train_refuses_with(machine):
+    """`dlzero check`'s memory table is the footprint's parts: its peak is the number
+    train compares with the memory available, so check cannot contradict a refusal."""
+    from dlzero_cli.runs.planning import dry_run
+
+    loaded = load_config("simple-convnet-mnist", ["train.optimizer.name=adam"])
+    needs = model_footprint(loaded.config, DATASETS.get("mnist"))
+    result = dry_run(loaded)
+    assert [(part.name, part.bytes) for part in result.memory] == needs.parts()
+    assert result.peak_bytes == needs.total
+    assert result.measured_step_bytes > 0  # the tracemalloc peak stays its own line
+    machine((needs.total + 1) / GB)
+    load_config("simple-convnet-mnist", ["train.optimizer.name=adam"])
+    machine((needs.total - 1) / GB)
+    with pytest.raises(ConfigError, match=f"needs about {footprint.gigabytes(needs.total)} "):
+        load_config("simple-convnet-mnist", ["train.optimizer.name=adam"])
+
+
+def test_the_parts_add_up_to_the_total_whichever_phase_is_larger():
+    """Training's parts, or initialising's when drawing the weights is the peak."""
+    for batch, largest in ((100, 10), (1, 10**8)):
+        needs = footprint.Footprint(10**6, 10, 500, 300, largest, batch, 4, "adam")
+        parts = dict(needs.parts())
+        assert sum(parts.values()) == needs.total
+        assert ("drawing the first weights, beyond training" in parts) == (largest == 10**8)

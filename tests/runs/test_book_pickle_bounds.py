@@ -206,7 +206,7 @@ def test_numpy_scalars_are_built_from_their_exact_bytes_only(tmp_path):
     path = tmp_path / "w.pkl"
     path.write_bytes(pickle.dumps({"W1": np.ones(2), "lr": np.float64(0.1)}, protocol=2))
     with pytest.raises(
-        DataError, match=r"expected a dict of name -> NumPy array, but 'lr' holds a number"
+        DataError, match=r"expected a dict of name -> NumPy array, but 'lr' holds the number 0\.1"
     ):
         read_param_pickle(path)
     # scalar(dtype('O'), ...) would hand back any object; scalar(dtype, b'') nothing real
