@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import signal
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -45,6 +43,7 @@ from dlzero_cli.runs.folder import RunFolder, utc_now
 from dlzero_cli.runs.formats import Checkpoint
 from dlzero_cli.runs.manifest import make_manifest, split_digests
 from dlzero_cli.runs.planning import numerical_slowdown, plan_numerical, refuse_slow_numerical
+from dlzero_cli.runs.signals import signals_deferred
 from dlzero_cli.runs.splits import load_splits
 from dlzero_cli.runs.threads import blas_threads, current_environment, versions
 from dlzero_cli.training import (
@@ -270,29 +269,6 @@ def _rebuilt_summary(folder: RunFolder, loaded: LoadedConfig) -> Summary:
     return Summary(name=loaded.config.name, status="interrupted", started_at=started.isoformat())
 
 
-@contextlib.contextmanager
-def _signals_deferred() -> Iterator[list[int]]:
-    """Hold SIGINT and SIGTERM back while the block runs (the final files being written);
-    the signals that came, in the list yielded, for the caller to act on afterwards.
-    Python handlers, not a signal mask: BLAS threads would take a masked signal."""
-    caught: list[int] = []
-    signums = (signal.SIGINT, signal.SIGTERM)
-    try:
-        previous = {
-            signum: signal.signal(signum, lambda n, _: caught.append(n)) for signum in signums
-        }
-    except ValueError:  # not the main thread: signals do not reach this thread anyway
-        yield caught
-        return
-    try:
-        yield caught
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-        # A signal the process ignored before stays ignored.
-        caught[:] = [n for n in caught if previous[n] is not signal.SIG_IGN]
-
-
 def _train(
     folder: RunFolder,
     loaded: LoadedConfig,
@@ -328,22 +304,11 @@ def _train(
         resumed_at=(*previous.resumed_at, now) if previous else (),
         resumed_from_epoch=state.epoch if previous else None,
     )
-    folder.write_summary(summary)
     probe = _probe(folder, loaded, model, splits["train"], state.epoch, previous is not None)
     # The best weights travel in the checkpoint; weights.npz is written once, at the
     # end (or when stopped), not re-synced to disk at every improvement.
     checkpoint = Checkpointer(folder, model, rng, probe.rows if probe else None)
-    # The state training starts from, written out: for a new run the checkpoint of
-    # epoch 0 (from here on the folder can be resumed, and a missing checkpoint means a
-    # deleted one); for a resumed one, metrics.csv as its checkpoint has it (the
-    # checkpoint is the truth: a metrics.csv that a full disk kept from being written
-    # is written now).
-    checkpoint(state, optimizer, model.snapshot())
-    checkpoint.flush()
-    if folder.is_partial:
-        folder = checkpoint.folder = folder.publish()
-    digests = split_digests(splits)
-
+    digests = split_digests(splits)  # before anything is written: a Ctrl-C here costs nothing
     started = time.perf_counter()
     metric, mode = config.train.monitor(bool(len(splits["val"])))
 
@@ -433,6 +398,24 @@ def _train(
     val = splits["val"] if len(splits["val"]) else None
     problems: list[DlzeroError] = []
     try:
+        # From the first write on, every way out goes through `finish`, so that no
+        # failure or Ctrl-C can leave the status at `running` (a staged folder that was
+        # never published is only discarded: it never was a run).
+        folder.write_summary(summary)
+        # The state training starts from, written out: for a new run the checkpoint of
+        # epoch 0 (from here on the folder can be resumed, and a missing checkpoint
+        # means a deleted one); for a resumed one, metrics.csv as its checkpoint has it
+        # (the checkpoint is the truth: a metrics.csv that a full disk kept from being
+        # written is written now).
+        checkpoint(state, optimizer, model.snapshot())
+        checkpoint.flush()
+        if folder.is_partial:
+            # A signal between the rename and the assignment would leave `folder`
+            # naming a path that is gone: it waits until both are done.
+            with signals_deferred() as caught:
+                folder = checkpoint.folder = folder.publish()
+            if caught:
+                raise KeyboardInterrupt
         callbacks.run_started(folder, model, splits)
         fit(
             model, splits["train"], val, config.train, rng,
@@ -445,7 +428,7 @@ def _train(
             model.restore(state.best)  # the test score is the best epoch's
         test = evaluate(model, splits["test"], batch_size=config.train.batch_size)
     except TrainingDiverged as exc:
-        with _signals_deferred():
+        with signals_deferred() as caught:
             if state.epoch > 0:  # fit left the last finite epoch's weights in the model
                 save_weights(problems)
                 where = (
@@ -461,18 +444,25 @@ def _train(
             f"check the input scale (data.normalize); {where}"
         ) from None
     except KeyboardInterrupt:
+        if folder.is_partial:
+            raise  # still being set up: the caller discards it, nothing was written
         # Resuming uses the checkpoint (written by finish); the weight files are for
-        # looking at the run as it stands, mid-epoch. A second Ctrl-C waits.
-        with _signals_deferred():
+        # looking at the run as it stands, mid-epoch. A second Ctrl-C waits (and is
+        # then the same interrupt).
+        with signals_deferred():
             save_weights(problems)
             final = finish("interrupted", problems)
         raise RunInterrupted(folder, final.status, tuple(map(str, problems))) from None
     except BaseException as exc:
-        with _signals_deferred():
-            finish("failed", problems, error=f"{type(exc).__name__}: {exc}")
+        if folder.is_partial:
+            raise  # still being set up: the caller discards it, nothing was written
+        with signals_deferred() as caught:
+            final = finish("failed", problems, error=f"{type(exc).__name__}: {exc}")
+        if caught:  # Ctrl-C while it was recorded: exit 130, the status stays `failed`
+            raise RunInterrupted(folder, final.status, tuple(map(str, problems))) from exc
         raise
 
-    with _signals_deferred() as caught:
+    with signals_deferred() as caught:
         final = finish("completed", problems, test=Score(test.loss, test.accuracy))
     if problems:  # the first file that could not be written: one line, exit 1
         raise problems[0]

@@ -1,0 +1,106 @@
+"""However a run stops, from its first write on, its status says so: setup failures and
+Ctrl-C while a run is set up or resumed, and signals that come while it stops."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from dlzero_cli.config import load_config
+from dlzero_cli.errors import WriteError
+from dlzero_cli.runs.folder import RunFolder
+from dlzero_cli.runs.lifecycle import RunCallbacks, RunInterrupted, resume_run, train_from_config
+
+
+def xor(epochs: int = 2) -> object:
+    return load_config("xor-2-4-1", [f"train.epochs={epochs}"])
+
+
+def status(run: Path) -> str:
+    return json.loads((run / "summary.json").read_text())["status"]
+
+
+class StopAfter(RunCallbacks):
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def epoch_done(self, record):
+        if record.epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
+@pytest.fixture
+def interrupted(tmp_path) -> Path:
+    """A run stopped after its first of three epochs."""
+    with pytest.raises(RunInterrupted) as info:
+        train_from_config(xor(3), tmp_path, StopAfter(1))
+    return info.value.folder.path
+
+
+@pytest.fixture
+def sigint_raises():
+    """SIGINT raises KeyboardInterrupt, whatever the process running the suite set."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_a_full_disk_when_resuming_writes_the_checkpoint_ends_failed(interrupted, monkeypatch):
+    """The first checkpoint flush of a resume fails (no space): the run ends `failed`,
+    with the reason, never left at `running`; it resumes once there is room."""
+
+    def no_space(self, model, checkpoint):
+        raise WriteError(self.checkpoint_path, OSError(28, "No space left on device"))
+
+    monkeypatch.setattr(RunFolder, "write_checkpoint", no_space)
+    with pytest.raises(WriteError):
+        resume_run(RunFolder(interrupted))
+    summary = json.loads((interrupted / "summary.json").read_text())
+    assert summary["status"] == "failed"
+    assert "No space left on device" in summary["error"]
+    monkeypatch.undo()
+    resume_run(RunFolder(interrupted))
+    assert status(interrupted) == "completed"
+
+
+def test_ctrl_c_right_after_the_folder_is_published_ends_interrupted(
+    tmp_path, monkeypatch, sigint_raises
+):
+    real = RunFolder.publish
+
+    def publish_then_ctrl_c(self):
+        published = real(self)
+        os.kill(os.getpid(), signal.SIGINT)  # lands as soon as the signal can be taken
+        return published
+
+    monkeypatch.setattr(RunFolder, "publish", publish_then_ctrl_c)
+    with pytest.raises(RunInterrupted) as info:
+        train_from_config(xor(), tmp_path)
+    run = info.value.folder.path
+    assert run.is_dir() and not run.name.startswith(".")
+    assert status(run) == "interrupted"
+    assert [p.name for p in tmp_path.iterdir()] == [run.name]
+    monkeypatch.undo()
+    resume_run(RunFolder(run))
+    assert status(run) == "completed"
+
+
+def test_ctrl_c_while_a_resume_sets_up_ends_interrupted(interrupted, monkeypatch):
+    """Ctrl-C after the resumed run's `running` summary, before its first epoch."""
+    real = RunFolder.write_metrics
+    calls = []
+
+    def write_metrics_then_ctrl_c(self, records):
+        real(self, records)
+        calls.append(1)
+        if len(calls) == 1:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(RunFolder, "write_metrics", write_metrics_then_ctrl_c)
+    with pytest.raises(RunInterrupted):
+        resume_run(RunFolder(interrupted))
+    assert status(interrupted) == "interrupted"
