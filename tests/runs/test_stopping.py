@@ -8,6 +8,7 @@ import os
 import signal
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from dlzero_cli.config import load_config
@@ -104,3 +105,45 @@ def test_ctrl_c_while_a_resume_sets_up_ends_interrupted(interrupted, monkeypatch
     with pytest.raises(RunInterrupted):
         resume_run(RunFolder(interrupted))
     assert status(interrupted) == "interrupted"
+
+
+# --------------------------------------------------------------------------- optimizer state
+
+
+def test_non_finite_optimizer_state_ends_diverged_not_failed(tmp_path, monkeypatch):
+    """Adam in float32 with a 1e20 gradient: W does not move (m / sqrt(v) with v = inf is
+    0) but v is infinite. The run ends `diverged` naming the slot, with the last finite
+    epoch's weights and a finite checkpoint, not `failed` at the checkpoint's write."""
+    from dlzero_cli.engine.layers import Affine
+    from dlzero_cli.errors import TrainingDiverged
+    from dlzero_cli.runs.formats import read_arrays
+
+    real = Affine.backward
+    epoch = {"now": 0}
+
+    class Epochs(RunCallbacks):
+        def epoch_started(self, n, epochs, steps):
+            epoch["now"] = n
+
+    def huge_gradient_in_epoch_2(self, dout):
+        dx = real(self, dout)
+        if epoch["now"] == 2:
+            self.grads["W"][...] = 1e20
+        return dx
+
+    monkeypatch.setattr(Affine, "backward", huge_gradient_in_epoch_2)
+    config = load_config(
+        "xor-2-4-1",
+        ["train.epochs=3", "train.optimizer.name=adam", "train.dtype=float32"],
+    )
+    with pytest.raises(TrainingDiverged) as info:
+        train_from_config(config, tmp_path, Epochs())
+    assert "optimizer state became non-finite (v." in str(info.value)
+    [run] = list(tmp_path.iterdir())
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "diverged", summary.get("error")
+    assert summary["epochs_completed"] == 1
+    checkpoint = read_arrays(run / "checkpoint.npz")
+    for name, array in checkpoint.items():  # history has NaN for "no validation"
+        if name != "history" and np.issubdtype(array.dtype, np.inexact):
+            assert np.isfinite(array).all(), name
