@@ -432,6 +432,30 @@ class RunFolder:
             misclassified=self.path / f"misclassified-{stem}.png",
         )
 
+    def remove_results(self) -> None:
+        """Remove what an earlier attempt at this run produced (weight files, checkpoint,
+        manifest, figures, eval reports, diagnostics), before `--restart` trains it again:
+        none of it describes the run that follows. config.yaml, summary.json and the lock
+        stay. The manifest goes first (it must never vouch for files that are going),
+        then the weights (so `latest` stops offering the run), one unlink each: a crash
+        half-way leaves fewer old files, never a changed one. Only regular files and
+        links of these names are removed, never a folder."""
+        names = [MANIFEST_FILE, WEIGHTS_FILE, LAST_FILE, CHECKPOINT_FILE]
+        names += [CURVES_FILE, ACTIVATIONS_FILE, DIAGNOSTICS_FILE]
+        for pattern in ("eval-*.json", "confusion-*.png", "misclassified-*.png"):
+            names += sorted(p.name for p in self.path.glob(pattern))
+        for name in names:
+            path = self.path / name
+            try:
+                if path.is_symlink() or path.is_file():
+                    path.unlink()
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise RunError(
+                    f"{path}: cannot remove the earlier attempt's file: {exc.strerror}"
+                ) from None
+
     # ------------------------------------------------------------ config.yaml
 
     def write_config(self, config: Config) -> None:

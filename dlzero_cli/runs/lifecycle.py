@@ -248,6 +248,9 @@ def resume_run(
             with contextlib.suppress(DlzeroError):
                 threads = folder.read_manifest().environment.threads_requested
         if restart:
+            # Nothing of the earlier attempt may pass for this one's (a restart that
+            # diverges at once must not leave the old weights.npz for `latest` and eval).
+            folder.remove_results()
             origin = None
         elif previous is not None:
             origin = previous

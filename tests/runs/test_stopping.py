@@ -147,3 +147,35 @@ def test_non_finite_optimizer_state_ends_diverged_not_failed(tmp_path, monkeypat
     for name, array in checkpoint.items():  # history has NaN for "no validation"
         if name != "history" and np.issubdtype(array.dtype, np.inexact):
             assert np.isfinite(array).all(), name
+
+
+# --------------------------------------------------------------------------- --restart
+
+
+def test_restart_removes_the_earlier_attempts_results(interrupted, monkeypatch):
+    """A restart that diverges in its first epoch leaves no weight file, manifest, eval
+    report or figure of the attempt before it: `latest` and eval cannot use them."""
+    from dlzero_cli.engine.layers import Affine
+    from dlzero_cli.errors import RunError, TrainingDiverged
+
+    run = interrupted
+    for name in ("eval-xor-test.json", "confusion-xor-test.png", "misclassified-xor-test.png"):
+        (run / name).write_text("from the earlier attempt\n")
+    (run / "curves.png").write_text("old\n")
+    assert {"weights.npz", "last.npz", "manifest.json"} <= {p.name for p in run.iterdir()}
+    (run / "checkpoint.npz").unlink()
+
+    def nan(self, x):
+        return np.full((x.shape[0], self.params["W"].shape[1]), np.nan)
+
+    monkeypatch.setattr(Affine, "forward", nan)
+    with pytest.raises(TrainingDiverged, match="no weight file was written"):
+        resume_run(RunFolder(run), restart=True)
+    left = {p.name for p in run.iterdir()}
+    assert left.isdisjoint(
+        {"weights.npz", "last.npz", "manifest.json", "eval-xor-test.json",
+         "confusion-xor-test.png", "misclassified-xor-test.png"}
+    ), left  # fmt: skip
+    assert status(run) == "diverged"
+    with pytest.raises(RunError, match="no run has weights yet"):
+        RunFolder.find("latest", run.parent)
