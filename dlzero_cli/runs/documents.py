@@ -24,6 +24,10 @@ OLDEST_RUN_FORMAT = 1  # ... and the oldest it reads
 # --------------------------------------------------------------------------- summary.json
 
 
+# The statuses from which `dlzero train --resume` continues a run.
+RESUMABLE = ("running", "interrupted", "failed")
+
+
 @dataclass(frozen=True)
 class Score:
     loss: float

@@ -85,6 +85,7 @@ from dlzero_cli.evaluation import Evaluation
 from dlzero_cli.model import Model, WeightSnapshot
 from dlzero_cli.runs import formats
 from dlzero_cli.runs.documents import (
+    RESUMABLE,
     EvalFiles,
     EvalReport,
     Manifest,
@@ -260,14 +261,20 @@ class RunFolder:
             os.close(fd)  # releases the flock
 
     @classmethod
-    def find(cls, run: str, runs_dir: Path | None = None, need_weights: bool = True) -> RunFolder:
-        """A run folder from a path, a name under `runs_dir`, or `latest` (the newest).
+    def find(
+        cls,
+        run: str,
+        runs_dir: Path | None = None,
+        need_weights: bool = True,
+        resumable: bool = False,
+    ) -> RunFolder:
+        """A run folder from a path, a name under `runs_dir`, or `latest` (see `latest`).
 
         A summary.json of a newer format than this dlzero reads is refused.
         """
         runs_dir = runs_dir or default_runs_dir()
         if run == "latest":
-            folder = cls.latest(runs_dir, need_weights)
+            folder = cls.latest(runs_dir, need_weights, resumable)
         else:
             path = Path(run)
             if not path.exists() and (runs_dir / run).exists():
@@ -314,31 +321,58 @@ class RunFolder:
         return False
 
     @classmethod
-    def latest(cls, runs_dir: Path, need_weights: bool = True) -> RunFolder:
+    def latest(
+        cls, runs_dir: Path, need_weights: bool = True, resumable: bool = False
+    ) -> RunFolder:
         """The newest run by its summary's start time (never by modification time: looking
-        at an old run does not make it new). With `need_weights`, the newest that has
-        weights to use; when that skips newer runs, `note` says which and why."""
+        at an old run does not make it new) that can serve: with `need_weights`, the
+        newest that has weights.npz; with `resumable`, the newest that `train --resume`
+        can continue (status running with its trainer gone, interrupted or failed, or an
+        unreadable summary, and a checkpoint); otherwise the newest of all. One rule for
+        every command: whenever that is not the newest run, `note` says which run was
+        chosen and which were skipped, and why."""
         candidates = [cls(p) for p in _subfolders(runs_dir) if (p / SUMMARY_FILE).is_file()]
         if not candidates:
             raise RunNotFound(f"{runs_dir}: no runs yet; train one with `dlzero train`")
         newest_first = sorted(candidates, key=RunFolder._started_at, reverse=True)
-        if not need_weights:
-            return newest_first[0]
-        usable = [f for f in newest_first if f.weights_path.is_file()]
-        if not usable:
-            raise RunError(
-                f"{runs_dir}: no run has weights yet ({len(candidates)} without "
-                f"{WEIGHTS_FILE}: still training, or stopped before any); "
-                "train one with `dlzero train`"
+        if resumable:
+            usable = [f for f in newest_first if f._why_not_resumable() is None]
+            what, why_not = "the newest run that can be resumed", RunFolder._why_not_resumable
+            none = "no run can be resumed (every one completed, diverged or imported)"
+        elif need_weights:
+            usable = [f for f in newest_first if f.weights_path.is_file()]
+            what = "the newest run with weights"
+            why_not = RunFolder._why_no_weights
+            none = (
+                f"no run has weights yet ({len(candidates)} without {WEIGHTS_FILE}: still "
+                "training, or stopped before any); train one with `dlzero train`"
             )
+        else:
+            return newest_first[0]
+        if not usable:
+            raise RunError(f"{runs_dir}: {none}")
         chosen = usable[0]
         skipped = newest_first[: newest_first.index(chosen)]
         if not skipped:
             return chosen
-        why = ", ".join(f"{f.name} ({f._status_text()}, no {WEIGHTS_FILE})" for f in skipped[:3])
+        why = ", ".join(f"{f.name} ({why_not(f)})" for f in skipped[:3])
         more = f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
-        note = f"latest: using {chosen.name}, the newest run with weights; skipped {why}{more}"
+        note = f"latest: using {chosen.name}, {what}; skipped {why}{more}"
         return cls(chosen.path, note=note)
+
+    def _why_no_weights(self) -> str:
+        return f"{self._status_text()}, no {WEIGHTS_FILE}"
+
+    def _why_not_resumable(self) -> str | None:
+        """Why `train --resume` cannot continue this run; None when it can."""
+        status = self._status_text()
+        if status not in RESUMABLE and status != "unreadable summary":
+            return status
+        if not self.has_checkpoint():
+            return f"{status}, no {CHECKPOINT_FILE}"
+        if status == "running" and not self.trainer_gone():
+            return "running: being trained"
+        return None
 
     def _status_text(self) -> str:
         try:

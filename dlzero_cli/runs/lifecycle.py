@@ -38,7 +38,7 @@ from dlzero_cli.model import (
     WeightSnapshot,
 )
 from dlzero_cli.pretrained import load_book_params, read_param_pickle
-from dlzero_cli.runs.documents import Environment, Outcome, Score, Summary
+from dlzero_cli.runs.documents import RESUMABLE, Environment, Outcome, Score, Summary
 from dlzero_cli.runs.folder import RunFolder, utc_now
 from dlzero_cli.runs.formats import Checkpoint
 from dlzero_cli.runs.manifest import make_manifest, split_digests
@@ -53,8 +53,6 @@ from dlzero_cli.training import (
     fit,
     make_optimizer,
 )
-
-RESUMABLE = ("running", "interrupted", "failed")
 
 
 class RunCallbacks(FitCallbacks):

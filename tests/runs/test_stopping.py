@@ -179,3 +179,32 @@ def test_restart_removes_the_earlier_attempts_results(interrupted, monkeypatch):
     assert status(run) == "diverged"
     with pytest.raises(RunError, match="no run has weights yet"):
         RunFolder.find("latest", run.parent)
+
+
+# --------------------------------------------------------------------------- latest
+
+
+def test_resume_latest_is_the_newest_resumable_run_and_says_what_it_skipped(cli):
+    """`train --resume latest` continues the newest run that can be resumed; when that
+    is not the newest run, one line says which it chose and why it skipped the others."""
+    with pytest.raises(RunInterrupted) as info:
+        train_from_config(xor(3), cli.runs_dir, StopAfter(1))
+    stopped = info.value.folder
+    done = train_from_config(xor(1), cli.runs_dir).folder  # newer, completed
+    folder = RunFolder.find("latest", cli.runs_dir, need_weights=False, resumable=True)
+    assert folder.path == stopped.path
+    assert folder.note == (
+        f"latest: using {stopped.name}, the newest run that can be resumed; skipped "
+        f"{done.name} (completed)"
+    )
+    result = cli("train", "--resume", "latest", "-q")
+    assert result.exit_code == 0, result.stderr
+    assert folder.note in " ".join(result.stderr.split())
+    assert status(stopped.path) == "completed"
+    # Nothing left to resume: one line, exit 1.
+    result = cli("train", "--resume", "latest", "-q")
+    assert result.exit_code == 1
+    assert "no run can be resumed" in result.stderr
+    # Without a requirement, latest is the newest run, and there is nothing to say.
+    newest = RunFolder.find("latest", cli.runs_dir, need_weights=False)
+    assert newest.path == done.path and newest.note is None
