@@ -1,6 +1,6 @@
 """The run folder: one object that creates, finds, lists, reads and writes a run.
 
-    runs/<UTC timestamp>-<name>/          run folder format 2 (summary.json "format")
+    runs/<UTC timestamp>-<name>/          run folder format 3 (summary.json "format")
         config.yaml     the fully resolved config (defaults and overrides applied)
         metrics.csv     one row per completed epoch: epoch, train_loss, train_acc,
                         val_loss, val_acc, lr, seconds (empty: no validation split)
@@ -44,10 +44,11 @@
 
 Format 1 is the same files without "format" in summary.json, and with weight files
 whose architecture is format 1 (layer kinds "affine", "batchnorm2d", key "pad": see
-`formats.upgrade_architecture`); both are read. dlzero before format 2 cannot read a
-format-2 weight file. Only this module opens these files by name. Every file is
-written to a temporary name in the same folder and renamed into place, so a crash
-never leaves a half-written file where a good one was.
+`formats.upgrade_architecture`); format 3 reads an older run's optimizer `nesterov` as
+`nesterov_book` (see `documents`, `formats.config_upgrades`); all are read. dlzero
+before format 2 cannot read a format-2 weight file. Only this module opens these files
+by name. Every file is written to a temporary name in the same folder and renamed into
+place, so a crash never leaves a half-written file where a good one was.
 """
 
 from __future__ import annotations
@@ -85,7 +86,9 @@ from dlzero_cli.evaluation import Evaluation
 from dlzero_cli.model import Model, WeightSnapshot
 from dlzero_cli.runs import formats
 from dlzero_cli.runs.documents import (
+    OLDEST_RUN_FORMAT,
     RESUMABLE,
+    RUN_FORMAT,
     EvalFiles,
     EvalReport,
     Manifest,
@@ -496,7 +499,33 @@ class RunFolder:
         write_text(self.config_path, dump_config(config))
 
     def read_config(self) -> LoadedConfig:
-        return load_config(str(self.config_path))
+        """config.yaml, validated, with the meaning it had when the run was written
+        (`formats.config_upgrades`: an older run's `nesterov` is `nesterov_book`)."""
+        return load_config(str(self.config_path), self.config_upgrades())
+
+    def config_upgrades(self) -> list[str]:
+        """What `read_config` changes in config.yaml (none for a run of today's format):
+        `train --resume` writes the result back before the run's format becomes today's."""
+        try:
+            data = self.read_config_data()
+        except RunError:
+            return []  # load_config says what is wrong with it
+        return formats.config_upgrades(self.run_format(), data)
+
+    def run_format(self) -> int:
+        """The run folder format the run was written in: summary.json's, or, when that
+        is damaged, the checkpoint's record of it; today's when neither says."""
+        try:
+            data = json.loads(self.summary_path.read_text(encoding="utf-8"))
+            version = data.get("format", OLDEST_RUN_FORMAT)
+            if isinstance(version, int) and not isinstance(version, bool):
+                return version
+        except (OSError, ValueError, AttributeError):
+            pass
+        try:
+            return formats.checkpoint_run_format(formats.read_arrays(self.checkpoint_path))
+        except (RunError, KeyError, ValueError, TypeError):
+            return RUN_FORMAT
 
     def read_config_text(self) -> str:
         """config.yaml as written: the resolved config."""

@@ -233,6 +233,10 @@ def resume_run(
                 f"dlzero train --resume {folder.path} --restart"
             )
         loaded = folder.read_config()
+        if folder.config_upgrades():
+            # An older run's config with today's names (its `nesterov` is the book's):
+            # written back before its summary takes today's run format.
+            folder.write_config(loaded.config)
         if damaged is not None and not restart:
             state = folder.read_checkpoint().state
             epochs = loaded.config.train.epochs

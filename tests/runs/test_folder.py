@@ -33,7 +33,7 @@ def trained(cli) -> Path:
 
 
 def test_a_new_run_records_the_run_folder_format(trained):
-    assert json.loads((trained / "summary.json").read_text())["format"] == RUN_FORMAT == 2
+    assert json.loads((trained / "summary.json").read_text())["format"] == RUN_FORMAT == 3
 
 
 def test_summary_keys_keep_the_order_dlzero_always_wrote(trained, fixtures, cli, tmp_path):
@@ -73,8 +73,8 @@ def test_a_newer_format_is_one_line_asking_for_an_upgrade(cli, trained, args):
     result = cli(*(a.format(run=trained) for a in args))
     assert result.exit_code == 1
     assert result.stderr == (
-        f"error: {trained / 'summary.json'}: written by a newer dlzero (run format 3; "
-        "this one reads 1-2); upgrade dlzero\n"
+        f"error: {trained / 'summary.json'}: written by a newer dlzero (run format "
+        f"{RUN_FORMAT + 1}; this one reads 1-{RUN_FORMAT}); upgrade dlzero\n"
     )
 
 
