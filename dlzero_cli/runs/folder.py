@@ -37,8 +37,9 @@
                         a run being set up: config.yaml, summary.json and the first
                         checkpoint are written here, then the folder is renamed to its
                         real name, so a run folder only ever appears resumable. Hidden
-                        (listing and `latest` ignore it); one left by a killed process
-                        is removed by the next `dlzero train` in the same runs folder.
+                        (listing and `latest` ignore it); locked while set up, so one
+                        whose lock is free is stale and removed by the next one set up
+                        in the same folder (see `staging`)
     <run>/.lock         held (flock) by the process training the run; the kernel
                         releases it when that process ends, however it ends
 
@@ -58,13 +59,9 @@ import errno
 import hashlib
 import json
 import os
-import re
-import shutil
-import socket
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -78,13 +75,12 @@ from dlzero_cli.errors import (
     ConfigError,
     DlzeroError,
     RunError,
-    RunLocked,
     RunNotFound,
     WriteError,
 )
 from dlzero_cli.evaluation import Evaluation
 from dlzero_cli.model import Model, WeightSnapshot
-from dlzero_cli.runs import formats
+from dlzero_cli.runs import formats, staging
 from dlzero_cli.runs.documents import (
     OLDEST_RUN_FORMAT,
     RESUMABLE,
@@ -98,7 +94,10 @@ from dlzero_cli.runs.documents import (
     refuse_newer_format,
     summary_from_json,
 )
+from dlzero_cli.runs.staging import LOCK_FILE, utc_now
 from dlzero_cli.training import EpochRecord
+
+__all__ = ["LOCK_FILE", "RunFolder", "RunListing", "utc_now"]
 
 CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.csv"
@@ -116,19 +115,10 @@ HASHED_FILES = (CONFIG_FILE, METRICS_FILE, WEIGHTS_FILE, LAST_FILE, CHECKPOINT_F
 RUNS_DIR_ENV = "DLZERO_RUNS_DIR"
 # A sweep's folder (dlzero_cli.sweeps) keeps its trials' run folders in this subfolder.
 TRIALS_FOLDER = "trials"
-LOCK_FILE = ".lock"
-PARTIAL_SUFFIX = ".partial"
-# What a run folder's name may hold besides its timestamp: the config's name rules, again
-# here, so that no name can reach outside the runs folder whatever the config allowed.
-_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 def default_runs_dir() -> Path:
     return Path(os.environ.get(RUNS_DIR_ENV, "runs"))
-
-
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 # --------------------------------------------------------------------------- the folder
@@ -170,8 +160,8 @@ class RunFolder:
         Two runs started in the same second get `-2`, `-3`, ... suffixes: mkdir without
         exist_ok is atomic, so even concurrent processes cannot both claim a name.
         """
-        base = _folder_base(name, now)
-        _make_runs_dir(runs_dir)
+        base = staging.folder_base(name, now)
+        staging.make_runs_dir(runs_dir)
         for attempt in range(1, 10_000):
             suffix = "" if attempt == 1 else f"-{attempt}"
             path = runs_dir / f"{base}{suffix}"
@@ -185,83 +175,32 @@ class RunFolder:
         raise RunError(f"{runs_dir}: too many runs named {name!r} in one second")
 
     @classmethod
-    def stage(cls, runs_dir: Path, name: str, now: datetime | None = None) -> RunFolder:
-        """A hidden folder `.<TIME-NAME>.<PID>-<random>.partial` in `runs_dir` to set a run
-        up in; `publish` gives it its real name. Partial folders of processes that are
-        gone (killed while setting up) are removed first."""
-        base = _folder_base(name, now)
-        _make_runs_dir(runs_dir)
-        _remove_stale_partials(runs_dir)
-        try:
-            path = tempfile.mkdtemp(
-                prefix=f".{base}.{os.getpid()}-", suffix=PARTIAL_SUFFIX, dir=runs_dir
-            )
-            os.chmod(path, 0o777 & ~_umask())
-        except OSError as exc:
-            raise RunError(f"{runs_dir}: cannot create a run folder: {exc.strerror}") from None
-        return cls(Path(path))
+    @contextlib.contextmanager
+    def staged(cls, runs_dir: Path, name: str, now: datetime | None = None) -> Iterator[RunFolder]:
+        """A hidden partial folder `.<TIME-NAME>.<PID>-<random>.partial` in `runs_dir` to
+        set a run up in, its lock held while the block runs (and so while the run trains);
+        `publish` gives it its real name, and it is removed after the block if it was not
+        published. Partial folders of processes that are gone are removed first (see
+        `staging`)."""
+        with staging.partial_folder(runs_dir, staging.folder_base(name, now)) as path:
+            yield cls(path)
 
     @property
     def is_partial(self) -> bool:
-        return self.path.name.startswith(".") and self.path.name.endswith(PARTIAL_SUFFIX)
+        return staging.is_partial(self.path)
 
     def publish(self) -> RunFolder:
-        """The staged folder under its real name `<TIME-NAME>` (`-2`, `-3`, ... when taken):
-        the name is reserved with an atomic mkdir, and the staged folder renamed onto it."""
-        base = self.path.name[1 : -len(PARTIAL_SUFFIX)].rsplit(".", 1)[0]
-        for attempt in range(1, 10_000):
-            target = self.path.parent / (base if attempt == 1 else f"{base}-{attempt}")
-            try:
-                target.mkdir()
-            except FileExistsError:
-                continue
-            try:
-                os.rename(self.path, target)  # onto the empty folder just made: ours
-            except OSError as exc:
-                with contextlib.suppress(OSError):
-                    target.rmdir()
-                raise RunError(f"{target}: cannot create the run folder: {exc.strerror}") from None
-            return RunFolder(target)
-        raise RunError(f"{self.path.parent}: too many runs named {base!r} in one second")
+        """The staged folder under its real name `<TIME-NAME>` (`-2`, `-3`, ... when taken)."""
+        target = staging.publish(self.path)
+        assert target is not None  # only `exact` gives up on a taken name
+        return RunFolder(target)
 
-    def discard(self) -> None:
-        """Remove a staged folder that never became a run."""
-        if self.is_partial:
-            shutil.rmtree(self.path, ignore_errors=True)
-
-    @contextlib.contextmanager
-    def lock(self) -> Iterator[None]:
+    def lock(self) -> contextlib.AbstractContextManager[None]:
         """Hold the run's training lock (an flock on `.lock`, which names the holder)
         while the block runs; RunLocked (one line, with the holder's PID) when another
         process holds it. The kernel releases the lock of a process that dies, so a
-        lock left behind by a killed run is simply taken over; the lock follows the
-        folder through `publish` (the file stays open)."""
-        try:
-            import fcntl
-        except ImportError:  # not on Linux or macOS: no lock
-            yield
-            return
-        path = self.path / LOCK_FILE
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666 & ~_umask())
-        except OSError as exc:
-            raise RunError(f"{path}: cannot take the training lock: {exc.strerror}") from None
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise RunLocked(_locked_message(self.path, fd)) from None
-            holder = {
-                "pid": os.getpid(),
-                "host": socket.gethostname(),
-                "since": utc_now().isoformat(),
-            }
-            with contextlib.suppress(OSError):
-                os.ftruncate(fd, 0)
-                os.pwrite(fd, (json.dumps(holder) + "\n").encode(), 0)
-            yield
-        finally:
-            os.close(fd)  # releases the flock
+        lock left behind by a killed run is simply taken over."""
+        return staging.held_lock(self.path)
 
     @classmethod
     def find(
@@ -302,26 +241,9 @@ class RunFolder:
         return folder
 
     def trainer_gone(self) -> bool:
-        """Whether the process that holds (or held) this run's training lock is gone.
-
-        Read from the lock file's holder, never by taking the lock: probing with flock
-        would make a `train --resume` starting at that instant fail. A holder on another
-        host, or one whose PID is alive, counts as training (a reused PID errs on the side
-        of `running`); no readable lock file means no process of ours is training it."""
-        try:
-            holder = json.loads((self.path / LOCK_FILE).read_text(encoding="utf-8"))
-            pid, host = int(holder["pid"]), str(holder["host"])
-        except (OSError, ValueError, KeyError, TypeError):
-            return True
-        if host != socket.gethostname():
-            return False
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        except OSError:  # exists, owned by someone else
-            return False
-        return False
+        """Whether the process that holds (or held) this run's training lock is gone
+        (read from the lock file's holder; a holder on another host counts as alive)."""
+        return staging.holder_gone(self.path)
 
     @classmethod
     def latest(
@@ -778,39 +700,25 @@ class RunFolder:
 
     @classmethod
     def materialize(cls, path: Path, files: dict[str, bytes]) -> RunFolder | None:
-        """The run folder `path` holding `files`, written atomically: into a hidden
-        folder beside it, each file synced, then renamed into place. None, and nothing
-        written, when `path` exists already (a run lands once)."""
+        """The run folder `path` holding `files`, written atomically: into a partial
+        folder beside it (see `staging`), each file synced, then renamed into place.
+        None, and nothing written, when `path` exists already (a run lands once)."""
         for name in files:
             if Path(name).name != name or name.startswith(".") or not name:
                 raise RunError(f"{path}: refusing a run file named {name!r}")
         if path.exists():
             return None
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-        except OSError as exc:
-            raise RunError(f"{path.parent}: cannot write a run folder: {exc.strerror}") from None
-        try:
-            for name, data in files.items():
-                with open(staging / name, "wb") as f:
-                    f.write(data)
-                    f.flush()
-                    os.fsync(f.fileno())
-            os.chmod(staging, 0o777 & ~_umask())
-            os.rename(staging, path)
-        except FileExistsError:
-            shutil.rmtree(staging, ignore_errors=True)
-            return None
-        except OSError as exc:
-            shutil.rmtree(staging, ignore_errors=True)
-            if path.is_dir():  # another writer got there first (ENOTEMPTY)
-                return None
-            raise RunError(f"{path}: cannot write the run folder: {exc.strerror}") from None
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
-        return cls(path)
+        with staging.partial_folder(path.parent, path.name) as partial:
+            try:
+                for name, data in files.items():
+                    with open(partial / name, "wb") as f:
+                        f.write(data)
+                        f.flush()
+                        os.fsync(f.fileno())
+            except OSError as exc:
+                raise RunError(f"{path}: cannot write the run folder: {exc.strerror}") from None
+            landed = staging.publish(partial, exact=True)
+        return cls(landed) if landed is not None else None
 
 
 def _finite(path: Path, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -825,63 +733,6 @@ def _finite(path: Path, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     if bad:
         raise RunError(f"{path}: not written: {', '.join(bad[:3])} not finite")
     return arrays
-
-
-def _folder_base(name: str, now: datetime | None) -> str:
-    """`<UTC timestamp>-<name>`; RunError for a name that is not one plain folder name
-    (a `/`, `..`, a space, an absolute path): nothing may land outside the runs folder."""
-    if not _SAFE_NAME.fullmatch(name):  # one component: no "/", never "." or ".."
-        raise RunError(
-            f"run name {name!r}: use letters, digits and . _ - only "
-            "(no '/', '..' or spaces): it names a folder inside the runs folder"
-        )
-    return f"{(now or utc_now()).strftime('%Y%m%dT%H%M%SZ')}-{name}"
-
-
-def _make_runs_dir(runs_dir: Path) -> None:
-    try:
-        runs_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise RunError(f"{runs_dir}: cannot create the runs folder: {exc.strerror}") from None
-
-
-def _remove_stale_partials(runs_dir: Path) -> None:
-    """Remove `.*.<PID>-*.partial` folders whose process is gone (a kill while a run was
-    being set up); those of live processes (other runs starting now) are left alone."""
-    for path in runs_dir.glob(f".*{PARTIAL_SUFFIX}"):
-        match = re.search(r"\.(\d+)-[^.]*\.partial$", path.name)
-        if match is None or _process_alive(int(match.group(1))):
-            continue
-        shutil.rmtree(path, ignore_errors=True)
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process
-        return True
-    except OSError:
-        return True
-    return True
-
-
-def _locked_message(path: Path, fd: int) -> str:
-    try:
-        holder = json.loads(os.pread(fd, 4096, 0).decode())
-        who = f"process {holder['pid']} on {holder['host']} (since {holder['since']})"
-        pid = holder["pid"]
-    except (OSError, ValueError, KeyError, TypeError):
-        who, pid = "another process", None
-    stop = f"; stop it with `kill {pid}`" if pid is not None else ""
-    return f"{path}: being trained by {who}; wait for it to finish{stop}"
-
-
-def _umask() -> int:
-    umask = os.umask(0)
-    os.umask(umask)
-    return umask
 
 
 def comparison_path(folder: Path, names: list[str]) -> Path:

@@ -186,17 +186,13 @@ def train_from_config(
     splits = load_splits(loaded, data_dir)
     if config.train.gradient == "numerical":
         refuse_slow_numerical(plan_numerical(loaded, splits))
-    staged = RunFolder.stage(runs_dir, config.name)
-    try:
-        with staged.lock():
-            staged.write_config(config)
-            with blas_threads(threads):
-                environment = current_environment(threads)
-                return _train(
-                    staged, loaded, splits, callbacks or RunCallbacks(), None, environment
-                )
-    finally:
-        staged.discard()  # still there only when setting up failed
+    # The partial folder's lock is the run's training lock from its first moment; the
+    # folder is removed if it was never published (setting up failed).
+    with RunFolder.staged(runs_dir, config.name) as staged:
+        staged.write_config(config)
+        with blas_threads(threads):
+            environment = current_environment(threads)
+            return _train(staged, loaded, splits, callbacks or RunCallbacks(), None, environment)
 
 
 def resume_run(
@@ -516,12 +512,8 @@ def import_book(
     dataset = DATASETS.get(config.data.dataset)
     model = Model.from_config(config, dataset, np.random.default_rng(config.seed))
     load_book_params(model.network, read_param_pickle(weights), str(weights))
-    staged = RunFolder.stage(runs_dir, config.name)
-    try:
-        folder = _write_import(staged, config, model, weights, dataset.name)
-    finally:
-        staged.discard()  # still there only when writing failed
-    return folder
+    with RunFolder.staged(runs_dir, config.name) as staged:  # removed if writing fails
+        return _write_import(staged, config, model, weights, dataset.name)
 
 
 def _write_import(
