@@ -200,6 +200,11 @@ def _report_interrupt(exc) -> None:
     run_dir = exc.folder.path
     if exc.status == "completed":
         message = f"interrupted after the run completed: {run_dir} has its results"
+    elif exc.status in ("diverged", "failed"):
+        message = (
+            f"interrupted while the run was stopping: {run_dir} ended {exc.status!r}; "
+            f"see: dlzero runs show {run_dir}"
+        )
     else:
         message = (
             f"interrupted: {run_dir} keeps its last completed epoch (status "

@@ -74,9 +74,11 @@ class TrainResult:
 class RunInterrupted(KeyboardInterrupt):
     """Ctrl-C or SIGTERM stopped a run; it can be resumed from `folder`.
 
-    `status` is what summary.json says now: `interrupted`, or `completed` when the signal
-    came while the finished run's files were being written; `problems` lists the files
-    that could not be written on the way out (then the status may be older)."""
+    `status` is what summary.json says now: `interrupted`; or, when the signal came
+    while a run that had stopped for another reason wrote its files, that reason's
+    status (`completed`, `diverged` or `failed`: the more specific truth is kept, and
+    the signal still ends the command with exit 130); `problems` lists the files that
+    could not be written on the way out (then the status may be older)."""
 
     def __init__(
         self, folder: RunFolder, status: str = "interrupted", problems: tuple[str, ...] = ()
@@ -439,7 +441,9 @@ def _train(
                 )
             else:
                 where = "no epoch completed with finite weights, so no weight file was written"
-            finish("diverged", problems, error=exc.detail)
+            final = finish("diverged", problems, error=exc.detail)
+        if caught:  # Ctrl-C while it was recorded: exit 130, the status stays `diverged`
+            raise RunInterrupted(folder, final.status, tuple(map(str, problems))) from exc
         raise exc.with_hint(
             f"lower train.optimizer.lr (now {config.train.optimizer.options()['lr']}) or "
             f"check the input scale (data.normalize); {where}"
@@ -465,10 +469,10 @@ def _train(
 
     with signals_deferred() as caught:
         final = finish("completed", problems, test=Score(test.loss, test.accuracy))
+    if caught:  # a signal while the files were written: exit 130, the status as written
+        raise RunInterrupted(folder, final.status, tuple(map(str, problems)))
     if problems:  # the first file that could not be written: one line, exit 1
         raise problems[0]
-    if caught:
-        raise RunInterrupted(folder, "completed")
     slowdown = None
     if config.train.gradient == "numerical":
         slowdown = numerical_slowdown(loaded, splits["train"], state.history)

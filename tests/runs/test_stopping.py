@@ -208,3 +208,52 @@ def test_resume_latest_is_the_newest_resumable_run_and_says_what_it_skipped(cli)
     # Without a requirement, latest is the newest run, and there is nothing to say.
     newest = RunFolder.find("latest", cli.runs_dir, need_weights=False)
     assert newest.path == done.path and newest.note is None
+
+
+# --------------------------------------------------------------------------- deferred signals
+
+
+def signal_while_stopping(monkeypatch, status: str, signum: int = signal.SIGINT) -> None:
+    """A signal arrives while summary.json is written with `status`."""
+    real = RunFolder.write_summary
+
+    def write_summary_and_signal(self, value):
+        if value.status == status:
+            os.kill(os.getpid(), signum)
+        real(self, value)
+
+    monkeypatch.setattr(RunFolder, "write_summary", write_summary_and_signal)
+
+
+def test_ctrl_c_while_a_diverged_run_stops_exits_130_and_stays_diverged(
+    cli, monkeypatch, sigint_raises
+):
+    signal_while_stopping(monkeypatch, "diverged")
+    result = cli("train", "xor-2-4-1", "--epochs", "2", "--set", "train.optimizer.lr=1e308", "-q")
+    assert result.exit_code == 130, result.stderr
+    [run] = list(cli.runs_dir.iterdir())
+    assert status(run) == "diverged"
+    assert f"interrupted while the run was stopping: {run} ended 'diverged'" in (
+        " ".join(result.stderr.split())
+    )
+
+
+def test_sigterm_while_a_failed_run_stops_exits_130_and_stays_failed(tmp_path, monkeypatch):
+    from dlzero_cli.engine.layers import Affine
+
+    def crash(self, x):
+        raise RuntimeError("a planted bug")
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    signal_while_stopping(monkeypatch, "failed", signal.SIGTERM)
+    monkeypatch.setattr(Affine, "forward", crash)
+    previous = signal.signal(signal.SIGTERM, stop)  # as `dlzero train` sets it
+    try:
+        with pytest.raises(RunInterrupted) as info:
+            train_from_config(xor(), tmp_path)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert info.value.status == "failed"
+    assert status(info.value.folder.path) == "failed"
