@@ -110,6 +110,9 @@ DIAGNOSTICS_FILE = "diagnostics.csv"
 ACTIVATIONS_FILE = "activations.png"
 MANIFEST_FILE = "manifest.json"
 COMPARE_PREFIX = "compare-"
+# The spare bytes a `running` summary.json is written with (rounded up to 4 KB blocks),
+# so that on a full disk the final summary can replace it in place.
+SUMMARY_ROOM = 2048
 # The files manifest.json hashes, when present: everything a result is made of.
 HASHED_FILES = (CONFIG_FILE, METRICS_FILE, WEIGHTS_FILE, LAST_FILE, CHECKPOINT_FILE)
 RUNS_DIR_ENV = "DLZERO_RUNS_DIR"
@@ -553,21 +556,30 @@ class RunFolder:
     # ------------------------------------------------------------ summary.json
 
     def write_summary(self, summary: Summary) -> None:
-        """summary.json, atomically; on a full disk, rewritten in place instead (in the
-        blocks the file already has: a summary is a few KB), so that the status can still
-        say what happened. The checkpoint, not this file, is what resuming trusts, so a
-        torn in-place write costs nothing but the summary."""
+        """summary.json, atomically. On a full disk it is rewritten in place instead, so
+        that the status can still say what happened, but only within the bytes the file
+        already has: never grown (growing needs new blocks, which a full disk may give
+        half of, leaving a torn file where a good one was); a shorter text is padded with
+        spaces. A `running` summary is written with room to spare (trailing whitespace,
+        which JSON ignores) so that the final one fits. A summary that does not fit is
+        not written (WriteError); the checkpoint, not this file, is what resuming trusts."""
         text = json.dumps(summary.to_json(), indent=2, sort_keys=False) + "\n"
+        if summary.status == "running":
+            text += " " * (-(len(text.encode("utf-8")) + SUMMARY_ROOM) % 4096 + SUMMARY_ROOM)
         try:
             write_text(self.summary_path, text)
         except WriteError as exc:
             if exc.errno != errno.ENOSPC or not self.summary_path.is_file():
                 raise
+            data = text.rstrip(" ").encode("utf-8")
             try:
                 with open(self.summary_path, "r+b") as f:
-                    data = text.encode("utf-8")
-                    f.write(data)
-                    f.truncate(len(data))
+                    size = os.fstat(f.fileno()).st_size
+                    if len(data) > size:
+                        raise exc from None  # it would grow: keep the old one whole
+                    f.write(data + b" " * (size - len(data)))
+                    f.flush()
+                    os.fsync(f.fileno())
             except OSError:
                 raise exc from None
 

@@ -101,3 +101,39 @@ def test_one_liveness_rule(tmp_path):
     assert staging.process_alive(os.getpid(), socket.gethostname()) is True
     assert staging.process_alive(dead_pid(), socket.gethostname()) is False
     assert staging.process_alive(dead_pid(), "another-host") is True
+
+
+# --------------------------------------------------------------------------- durability
+
+
+@pytest.fixture
+def synced_folders(monkeypatch) -> list[Path]:
+    """The folders os.fsync is called on (a rename is durable once its folder is)."""
+    import stat
+
+    real = os.fsync
+    folders: list[Path] = []
+
+    def fsync(fd):
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            folders.append(Path(os.readlink(f"/proc/self/fd/{fd}")))
+        return real(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    return folders
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc")
+def test_a_durable_write_syncs_its_folder_after_the_rename(tmp_path, synced_folders):
+    from dlzero_cli.atomic import write_arrays, write_text
+
+    write_text(tmp_path / "a.txt", "x")
+    assert synced_folders == [tmp_path]
+    write_arrays(tmp_path / "c.npz", {}, durable=False)  # the checkpoint: not synced
+    assert synced_folders == [tmp_path]
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc")
+def test_publishing_a_run_folder_syncs_the_runs_folder(tmp_path, synced_folders):
+    landed = RunFolder.materialize(tmp_path / "trial-0000", {"summary.json": b"{}"})
+    assert landed is not None and tmp_path in synced_folders

@@ -257,3 +257,32 @@ def test_sigterm_while_a_failed_run_stops_exits_130_and_stays_failed(tmp_path, m
         signal.signal(signal.SIGTERM, previous)
     assert info.value.status == "failed"
     assert status(info.value.folder.path) == "failed"
+
+
+# --------------------------------------------------------------------------- summary.json
+
+
+def test_a_full_disk_rewrites_summary_in_place_but_never_grows_it(tmp_path, monkeypatch):
+    import errno
+
+    from dlzero_cli.runs import folder as folder_module
+    from dlzero_cli.runs.documents import Summary
+
+    run = RunFolder(tmp_path)
+    run.write_summary(Summary(name="x", status="running", started_at="t"))
+    size = (tmp_path / "summary.json").stat().st_size
+    assert size % 4096 == 0 and json.loads((tmp_path / "summary.json").read_text())
+
+    def no_space(path, text):
+        raise WriteError(path, OSError(errno.ENOSPC, "No space left on device"))
+
+    monkeypatch.setattr(folder_module, "write_text", no_space)
+    # The final summary fits in the room the running one kept: written in place.
+    run.write_summary(Summary(name="x", status="failed", started_at="t", error="e" * 1500))
+    assert (tmp_path / "summary.json").stat().st_size == size
+    assert run.read_summary().status == "failed"
+    # One that would grow the file is refused, and the file is left whole.
+    before = (tmp_path / "summary.json").read_bytes()
+    with pytest.raises(WriteError, match="No space left"):
+        run.write_summary(Summary(name="x", status="failed", started_at="t", error="e" * size))
+    assert (tmp_path / "summary.json").read_bytes() == before
