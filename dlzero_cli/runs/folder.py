@@ -266,7 +266,11 @@ class RunFolder:
         if resumable:
             usable = [f for f in newest_first if f._why_not_resumable() is None]
             what, why_not = "the newest run that can be resumed", RunFolder._why_not_resumable
-            none = "no run can be resumed (every one completed, diverged or imported)"
+            newest = newest_first[0]
+            none = (
+                f"no run can be resumed (the newest, {newest.name}, is "
+                f"{newest._why_not_resumable()}; {len(candidates)} run(s) in all)"
+            )
         elif need_weights:
             usable = [f for f in newest_first if f.weights_path.is_file()]
             what = "the newest run with weights"
