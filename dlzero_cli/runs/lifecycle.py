@@ -1,4 +1,4 @@
-"""A run's life cycle without the CLI: train it, resume it, or import one.
+"""A run's life cycle without the CLI: train it or resume it (`importing` imports one).
 
 The run folder's summary.json always tells the truth (`running` -> `completed`,
 `interrupted`, `diverged` or `failed`). After every epoch a checkpoint (weights,
@@ -11,7 +11,8 @@ checkpoint of epoch 0) and renamed to its real name only then: a run folder is
 resumable from the moment it appears. Training holds the folder's lock, so a second
 process cannot train it at the same time. The checkpoint, not summary.json, is the
 source of truth for resuming. While the final files are written, Ctrl-C and SIGTERM
-wait, so that a second Ctrl-C cannot leave the status at `running`.
+wait (`signals`), so that a second Ctrl-C cannot leave the status at `running`;
+checkpoints are taken and restored by `checkpoints`.
 """
 
 from __future__ import annotations
@@ -30,17 +31,15 @@ from dlzero_cli.config import LoadedConfig, ModelConfig, load_config
 from dlzero_cli.data.catalog import DATASETS
 from dlzero_cli.data.datasets import Arrays
 from dlzero_cli.diagnostics import DiagnosticRow, Probe, diagnostic_indices, hidden_activations
-from dlzero_cli.engine.optim import Optimizer
 from dlzero_cli.errors import DlzeroError, RunError, TrainingDiverged, WriteError
 from dlzero_cli.evaluation import Evaluation, evaluate
 from dlzero_cli.model import (
     Model,
-    WeightSnapshot,
 )
 from dlzero_cli.pretrained import load_book_params, read_param_pickle
+from dlzero_cli.runs.checkpoints import Checkpointer, restore_checkpoint
 from dlzero_cli.runs.documents import RESUMABLE, Environment, Outcome, Score, Summary
 from dlzero_cli.runs.folder import RunFolder, utc_now
-from dlzero_cli.runs.formats import Checkpoint
 from dlzero_cli.runs.manifest import make_manifest, split_digests
 from dlzero_cli.runs.planning import numerical_slowdown, plan_numerical, refuse_slow_numerical
 from dlzero_cli.runs.signals import signals_deferred
@@ -100,71 +99,6 @@ def layers_text(model: ModelConfig) -> str:
         return str(entry)
 
     return "-".join(entry_text(entry) for entry in model.layers)
-
-
-# --------------------------------------------------------------------------- checkpoints
-
-
-class Checkpointer:
-    """Keeps checkpoint.npz and metrics.csv current as epochs complete.
-
-    The training state is snapshotted in memory after every epoch; both files are
-    written when a second has passed since the last write, and always by `flush` (at
-    the end, on Ctrl-C, SIGTERM, divergence or failure). Epochs longer than a second
-    are thus each on disk; runs of thousands of millisecond epochs (the logic gates) do
-    not spend their time writing, and a SIGKILL loses at most a second of work.
-    Resuming from any epoch boundary is exact.
-    """
-
-    INTERVAL = 1.0
-
-    def __init__(
-        self,
-        folder: RunFolder,
-        model: Model,
-        rng: np.random.Generator,
-        diagnostics: list[DiagnosticRow] | None = None,
-    ) -> None:
-        self.folder, self.model, self.rng = folder, model, rng
-        self.diagnostics = diagnostics  # the probe's rows, written alongside
-        self.pending: Checkpoint | None = None
-        self.written_at = time.perf_counter()
-
-    def __call__(self, state: TrainState, optimizer: Optimizer, current: WeightSnapshot) -> None:
-        # A snapshot of this epoch: `current` is a copy already, the records are frozen,
-        # and the history list is copied (fit goes on appending to its own).
-        snapshot = replace(state, history=list(state.history))
-        self.pending = Checkpoint(
-            snapshot, current, optimizer.state_dict(), self.rng.bit_generator.state
-        )
-        if time.perf_counter() - self.written_at >= self.INTERVAL:
-            self.flush()
-
-    def flush(self) -> None:
-        if self.pending is None:
-            return
-        checkpoint = self.pending
-        self.folder.write_checkpoint(self.model, checkpoint)
-        self.folder.write_metrics(checkpoint.state.history)
-        if self.diagnostics is not None:
-            epoch = checkpoint.state.epoch
-            self.folder.write_diagnostics([r for r in self.diagnostics if r.epoch <= epoch])
-        self.pending = None
-        self.written_at = time.perf_counter()
-
-
-def restore_checkpoint(
-    folder: RunFolder, model: Model, optimizer: Optimizer, rng: np.random.Generator
-) -> TrainState:
-    """Put a run's checkpoint into the model, optimizer and generator; its state."""
-    checkpoint = folder.read_checkpoint()
-    try:
-        model.restore(checkpoint.current)
-        optimizer.load_state_dict(checkpoint.optimizer)
-        rng.bit_generator.state = checkpoint.rng
-    except (KeyError, ValueError, TypeError) as exc:
-        raise folder.inconsistent_checkpoint(exc) from None
-    return checkpoint.state
 
 
 # --------------------------------------------------------------------------- training
