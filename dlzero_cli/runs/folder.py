@@ -73,9 +73,7 @@ from dlzero_cli.config import Config, LoadedConfig, dump_config, load_config, pa
 from dlzero_cli.diagnostics import DiagnosticRow
 from dlzero_cli.errors import (
     ConfigError,
-    DlzeroError,
     RunError,
-    RunNotFound,
     WriteError,
 )
 from dlzero_cli.evaluation import Evaluation
@@ -83,7 +81,6 @@ from dlzero_cli.model import Model, WeightSnapshot
 from dlzero_cli.runs import formats, staging
 from dlzero_cli.runs.documents import (
     OLDEST_RUN_FORMAT,
-    RESUMABLE,
     RUN_FORMAT,
     EvalFiles,
     EvalReport,
@@ -94,10 +91,20 @@ from dlzero_cli.runs.documents import (
     refuse_newer_format,
     summary_from_json,
 )
+from dlzero_cli.runs.finding import (
+    RUNS_DIR_ENV,
+    TRIALS_FOLDER,
+    RunFinding,
+    RunListing,
+    default_runs_dir,
+)
 from dlzero_cli.runs.staging import LOCK_FILE, utc_now
 from dlzero_cli.training import EpochRecord
 
-__all__ = ["LOCK_FILE", "RunFolder", "RunListing", "utc_now"]
+__all__ = [
+    "LOCK_FILE", "RUNS_DIR_ENV", "TRIALS_FOLDER", "RunFolder", "RunListing",
+    "default_runs_dir", "utc_now",
+]  # fmt: skip
 
 CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.csv"
@@ -115,40 +122,12 @@ COMPARE_PREFIX = "compare-"
 SUMMARY_ROOM = 2048
 # The files manifest.json hashes, when present: everything a result is made of.
 HASHED_FILES = (CONFIG_FILE, METRICS_FILE, WEIGHTS_FILE, LAST_FILE, CHECKPOINT_FILE)
-RUNS_DIR_ENV = "DLZERO_RUNS_DIR"
-# A sweep's folder (dlzero_cli.sweeps) keeps its trials' run folders in this subfolder.
-TRIALS_FOLDER = "trials"
-
-
-def default_runs_dir() -> Path:
-    return Path(os.environ.get(RUNS_DIR_ENV, "runs"))
-
 
 # --------------------------------------------------------------------------- the folder
 
 
 @dataclass(frozen=True)
-class RunListing:
-    """One folder of `RunFolder.all`: its summary, or why it could not be read."""
-
-    folder: RunFolder
-    summary: Summary | None
-    problem: str | None = None  # set exactly when summary is None
-    is_sweep: bool = False  # a sweep's folder: its runs are in trials/
-
-    @property
-    def status(self) -> str:
-        """The summary's status, except that a `running` run whose training process is
-        gone (killed without a chance to say so) is `stopped`: resumable, not running."""
-        if self.summary is not None:
-            if self.summary.status == "running" and self.folder.trainer_gone():
-                return "stopped"
-            return self.summary.status
-        return "sweep" if self.is_sweep else "unreadable"
-
-
-@dataclass(frozen=True)
-class RunFolder:
+class RunFolder(RunFinding):
     path: Path
     # `latest` resolved to an older run than the newest: which one was skipped and why
     # (the CLI prints it on stderr).
@@ -205,146 +184,10 @@ class RunFolder:
         lock left behind by a killed run is simply taken over."""
         return staging.held_lock(self.path)
 
-    @classmethod
-    def find(
-        cls,
-        run: str,
-        runs_dir: Path | None = None,
-        need_weights: bool = True,
-        resumable: bool = False,
-    ) -> RunFolder:
-        """A run folder from a path, a name under `runs_dir`, or `latest` (see `latest`).
-
-        A summary.json of a newer format than this dlzero reads is refused.
-        """
-        runs_dir = runs_dir or default_runs_dir()
-        if run == "latest":
-            folder = cls.latest(runs_dir, need_weights, resumable)
-        else:
-            path = Path(run)
-            if not path.exists() and (runs_dir / run).exists():
-                path = runs_dir / run
-            if not path.is_dir():
-                raise RunNotFound(
-                    f"{run}: no such run folder; give a path under {runs_dir}/ or `latest`"
-                )
-            folder = cls(path)
-        trials = folder.path / TRIALS_FOLDER
-        if not folder.summary_path.exists() and trials.is_dir():
-            raise RunError(
-                f"{folder.path}: a sweep's folder, not a run; its runs are in {trials} "
-                f"(list them with: dlzero runs --runs-dir {trials})"
-            )
-        folder.refuse_newer_format()
-        if need_weights and not folder.weights_path.is_file():
-            raise RunError(
-                f"{folder.path}: not a finished run (no {WEIGHTS_FILE}); "
-                "train one with `dlzero train`"
-            )
-        return folder
-
     def trainer_gone(self) -> bool:
         """Whether the process that holds (or held) this run's training lock is gone
         (read from the lock file's holder; a holder on another host counts as alive)."""
         return staging.holder_gone(self.path)
-
-    @classmethod
-    def latest(
-        cls, runs_dir: Path, need_weights: bool = True, resumable: bool = False
-    ) -> RunFolder:
-        """The newest run by its summary's start time (never by modification time: looking
-        at an old run does not make it new) that can serve: with `need_weights`, the
-        newest that has weights.npz; with `resumable`, the newest that `train --resume`
-        can continue (status running with its trainer gone, interrupted or failed, or an
-        unreadable summary, and a checkpoint); otherwise the newest of all. One rule for
-        every command: whenever that is not the newest run, `note` says which run was
-        chosen and which were skipped, and why."""
-        candidates = [cls(p) for p in _subfolders(runs_dir) if (p / SUMMARY_FILE).is_file()]
-        if not candidates:
-            raise RunNotFound(f"{runs_dir}: no runs yet; train one with `dlzero train`")
-        newest_first = sorted(candidates, key=RunFolder._started_at, reverse=True)
-        if resumable:
-            usable = [f for f in newest_first if f._why_not_resumable() is None]
-            what, why_not = "the newest run that can be resumed", RunFolder._why_not_resumable
-            newest = newest_first[0]
-            none = (
-                f"no run can be resumed (the newest, {newest.name}, is "
-                f"{newest._why_not_resumable()}; {len(candidates)} run(s) in all)"
-            )
-        elif need_weights:
-            usable = [f for f in newest_first if f.weights_path.is_file()]
-            what = "the newest run with weights"
-            why_not = RunFolder._why_no_weights
-            none = (
-                f"no run has weights yet ({len(candidates)} without {WEIGHTS_FILE}: still "
-                "training, or stopped before any); train one with `dlzero train`"
-            )
-        else:
-            return newest_first[0]
-        if not usable:
-            raise RunError(f"{runs_dir}: {none}")
-        chosen = usable[0]
-        skipped = newest_first[: newest_first.index(chosen)]
-        if not skipped:
-            return chosen
-        why = ", ".join(f"{f.name} ({why_not(f)})" for f in skipped[:3])
-        more = f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
-        note = f"latest: using {chosen.name}, {what}; skipped {why}{more}"
-        return cls(chosen.path, note=note)
-
-    def _why_no_weights(self) -> str:
-        return f"{self._status_text()}, no {WEIGHTS_FILE}"
-
-    def _why_not_resumable(self) -> str | None:
-        """Why `train --resume` cannot continue this run; None when it can."""
-        status = self._status_text()
-        if status not in RESUMABLE and status != "unreadable summary":
-            return status
-        if not self.has_checkpoint():
-            return f"{status}, no {CHECKPOINT_FILE}"
-        if status == "running" and not self.trainer_gone():
-            return "running: being trained"
-        return None
-
-    def _status_text(self) -> str:
-        try:
-            status = json.loads(self.summary_path.read_text(encoding="utf-8"))["status"]
-        except (OSError, ValueError, KeyError, TypeError):
-            return "unreadable summary"
-        return str(status)
-
-    @classmethod
-    def all(cls, runs_dir: Path | None = None) -> list[RunListing]:
-        """Every folder in `runs_dir`, oldest first; an unreadable one is listed with the
-        reason (missing or corrupt summary, newer format), never raised."""
-        listings = []
-        for path in _subfolders(runs_dir or default_runs_dir()):
-            folder = cls(path)
-            trials = path / TRIALS_FOLDER
-            if not folder.summary_path.exists() and trials.is_dir():
-                count = len(_subfolders(trials))
-                where = f"{count} trials; list them with --runs-dir {trials}"
-                listings.append(RunListing(folder, None, where, is_sweep=True))
-                continue
-            try:
-                listings.append(RunListing(folder, folder.read_summary()))
-            except DlzeroError as exc:
-                listings.append(RunListing(folder, None, str(exc)))
-        return sorted(listings, key=_listing_order)
-
-    def _started_at(self) -> tuple[str, float]:
-        """Sort key: the summary's start time, then the folder's modification time."""
-        try:
-            started = json.loads(self.summary_path.read_text(encoding="utf-8"))["started_at"]
-        except (OSError, ValueError, KeyError, TypeError):
-            started = ""
-        return str(started), self._modified()
-
-    def _modified(self) -> float:
-        try:
-            return self.path.stat().st_mtime
-        except OSError:
-            return 0.0
 
     # ------------------------------------------------------------ paths
 
@@ -759,19 +602,3 @@ def comparison_path(folder: Path, names: list[str]) -> Path:
         digest = hashlib.sha256("\0".join(names).encode()).hexdigest()[:8]
         stem = f"{names[0]}-vs-{len(names) - 1}-more-{digest}"
     return folder / f"{COMPARE_PREFIX}{stem}.png"
-
-
-def _listing_order(entry: RunListing) -> tuple[str, float]:
-    """Oldest first: the summary's start time, then the folder's modification time."""
-    started = entry.summary.started_at if entry.summary is not None else ""
-    return started, entry.folder._modified()
-
-
-def _subfolders(runs_dir: Path) -> list[Path]:
-    """The folders in `runs_dir` (none when it does not exist yet)."""
-    try:
-        return [p for p in runs_dir.iterdir() if p.is_dir() and not p.name.startswith(".")]
-    except FileNotFoundError:
-        return []
-    except OSError as exc:
-        raise RunError(f"{runs_dir}: cannot list the runs folder: {exc.strerror}") from None
