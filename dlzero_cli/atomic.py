@@ -8,6 +8,7 @@ temporary file and raises WriteError: one line naming the file and the cause.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -50,6 +51,8 @@ def atomic_open(path: Path, mode: str = "w", durable: bool = True) -> Iterator[I
             if durable:
                 os.fsync(f.fileno())
         os.replace(tmp, path)
+        if durable:  # the rename itself is in the folder: sync it too (cheap)
+            fsync_dir(path.parent)
     except WriteError:
         _discard(tmp)
         raise
@@ -59,6 +62,22 @@ def atomic_open(path: Path, mode: str = "w", durable: bool = True) -> Iterator[I
     except BaseException:
         _discard(tmp)
         raise
+
+
+def fsync_dir(folder: Path) -> None:
+    """Sync a folder's entries (a rename into it) to disk; a no-op where folders cannot
+    be opened (Windows)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except (PermissionError, IsADirectoryError):
+        return
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        if exc.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF):
+            raise  # EIO: the folder's entries may not be on disk
+    finally:
+        os.close(fd)
 
 
 def _discard(tmp: str) -> None:

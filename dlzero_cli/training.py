@@ -316,6 +316,15 @@ def _run_epochs(
             raise TrainingDiverged(
                 epoch, steps, math.nan, f"weights became non-finite ({', '.join(bad[:3])})"
             )
+        # The optimizer's state too: Adam in float32 with a 1e20 gradient leaves W as it
+        # was and its second moment infinite, which no checkpoint may hold (the run
+        # would end `failed` at the next write instead of `diverged` here).
+        if bad := _non_finite_state(optimizer):
+            model.restore(last_good)
+            raise TrainingDiverged(
+                epoch, steps, math.nan,
+                f"optimizer state became non-finite ({', '.join(bad[:3])})",
+            )  # fmt: skip
         if measuring:
             probe.measure(epoch, grads)
         val_loss = val_acc = None
@@ -358,6 +367,15 @@ def _diverged(loss: float, reference: float, factor: float | None) -> bool:
     if not math.isfinite(loss):
         return True
     return factor is not None and loss > factor * max(reference, 1e-3)
+
+
+def _non_finite_state(optimizer: Optimizer) -> list[str]:
+    """The optimizer's state slots ("v.0.W") holding a NaN or an infinity."""
+    return [
+        name
+        for name, array in optimizer.state_dict().items()
+        if np.issubdtype(np.asarray(array).dtype, np.inexact) and not np.isfinite(array).all()
+    ]
 
 
 def _update_best(state, record, metric, mode, stopping, snapshot) -> None:

@@ -35,7 +35,7 @@ def import_book_command(
     dlzero eval latest --dataset mnist --split test
     ```
     """
-    from dlzero_cli.runs.lifecycle import import_book
+    from dlzero_cli.runs.importing import import_book
 
     folder = import_book(weights, config, runs_dir_or_default(runs_dir), name)
     stdout.print(f"imported {weights} -> run folder: {folder.path}")

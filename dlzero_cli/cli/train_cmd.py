@@ -16,6 +16,7 @@ from dlzero_cli.cli.common import (
     fmt,
     handles_errors,
     runs_dir_or_default,
+    say_latest,
     stderr,
     stdout,
 )
@@ -106,7 +107,10 @@ def train_command(
                 "--resume continues a run exactly as it was configured; give no CONFIG, "
                 "--set, --epochs, --seed, --name, --limit or --download with it"
             )
-        folder = RunFolder.find(resume, runs_dir_or_default(runs_dir), need_weights=False)
+        folder = RunFolder.find(
+            resume, runs_dir_or_default(runs_dir), need_weights=False, resumable=True
+        )
+        say_latest(folder)
         batch = folder.read_config().config.train.batch_size
         _run(
             lambda callbacks: resume_run(folder, callbacks, data_dir, threads, restart),
@@ -196,6 +200,11 @@ def _report_interrupt(exc) -> None:
     run_dir = exc.folder.path
     if exc.status == "completed":
         message = f"interrupted after the run completed: {run_dir} has its results"
+    elif exc.status in ("diverged", "failed"):
+        message = (
+            f"interrupted while the run was stopping: {run_dir} ended {exc.status!r}; "
+            f"see: dlzero runs show {run_dir}"
+        )
     else:
         message = (
             f"interrupted: {run_dir} keeps its last completed epoch (status "

@@ -1,9 +1,15 @@
 """The run folder's JSON documents as typed records: summary.json, manifest.json and
 eval reports.
 
-summary.json carries the run folder's format: `"format": 2` since dlzero recorded it;
+summary.json carries the run folder's format: `"format": N` since dlzero recorded it;
 a summary without one is format 1 (the same files, written before the key existed).
-Both are read; a newer format is refused with a line saying to upgrade dlzero.
+Format 3 is format 2 with one change of meaning: the optimizer `nesterov` in config.yaml
+is Nesterov's momentum as Sutskever et al. (2013) and PyTorch define it; in formats 1
+and 2 it was the book's variant, now named `nesterov_book`, and such a run is read
+with that name (`formats.config_upgrades`), so resuming or rerunning it keeps its
+update rule. All three are read; a newer format is refused with a line saying to
+upgrade dlzero (which also keeps an older dlzero from resuming a format-3 `nesterov`
+run with the book's rule).
 """
 
 from __future__ import annotations
@@ -17,11 +23,15 @@ from dlzero_cli.errors import RunError
 from dlzero_cli.evaluation import ClassMetrics
 from dlzero_cli.training import EPOCH_FIELDS, EpochRecord
 
-RUN_FORMAT = 2  # the run folder format this dlzero writes
+RUN_FORMAT = 3  # the run folder format this dlzero writes
 OLDEST_RUN_FORMAT = 1  # ... and the oldest it reads
 
 
 # --------------------------------------------------------------------------- summary.json
+
+
+# The statuses from which `dlzero train --resume` continues a run.
+RESUMABLE = ("running", "interrupted", "failed")
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """The run folder: one object that creates, finds, lists, reads and writes a run.
 
-    runs/<UTC timestamp>-<name>/          run folder format 2 (summary.json "format")
+    runs/<UTC timestamp>-<name>/          run folder format 3 (summary.json "format")
         config.yaml     the fully resolved config (defaults and overrides applied)
         metrics.csv     one row per completed epoch: epoch, train_loss, train_acc,
                         val_loss, val_acc, lr, seconds (empty: no validation split)
@@ -37,17 +37,19 @@
                         a run being set up: config.yaml, summary.json and the first
                         checkpoint are written here, then the folder is renamed to its
                         real name, so a run folder only ever appears resumable. Hidden
-                        (listing and `latest` ignore it); one left by a killed process
-                        is removed by the next `dlzero train` in the same runs folder.
+                        (listing and `latest` ignore it); locked while set up, so one
+                        whose lock is free is stale and removed by the next one set up
+                        in the same folder (see `staging`)
     <run>/.lock         held (flock) by the process training the run; the kernel
                         releases it when that process ends, however it ends
 
 Format 1 is the same files without "format" in summary.json, and with weight files
 whose architecture is format 1 (layer kinds "affine", "batchnorm2d", key "pad": see
-`formats.upgrade_architecture`); both are read. dlzero before format 2 cannot read a
-format-2 weight file. Only this module opens these files by name. Every file is
-written to a temporary name in the same folder and renamed into place, so a crash
-never leaves a half-written file where a good one was.
+`formats.upgrade_architecture`); format 3 reads an older run's optimizer `nesterov` as
+`nesterov_book` (see `documents`, `formats.config_upgrades`); all are read. dlzero
+before format 2 cannot read a format-2 weight file. Only this module opens these files
+by name. Every file is written to a temporary name in the same folder and renamed into
+place, so a crash never leaves a half-written file where a good one was.
 """
 
 from __future__ import annotations
@@ -57,13 +59,9 @@ import errno
 import hashlib
 import json
 import os
-import re
-import shutil
-import socket
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -75,16 +73,15 @@ from dlzero_cli.config import Config, LoadedConfig, dump_config, load_config, pa
 from dlzero_cli.diagnostics import DiagnosticRow
 from dlzero_cli.errors import (
     ConfigError,
-    DlzeroError,
     RunError,
-    RunLocked,
-    RunNotFound,
     WriteError,
 )
 from dlzero_cli.evaluation import Evaluation
 from dlzero_cli.model import Model, WeightSnapshot
-from dlzero_cli.runs import formats
+from dlzero_cli.runs import formats, staging
 from dlzero_cli.runs.documents import (
+    OLDEST_RUN_FORMAT,
+    RUN_FORMAT,
     EvalFiles,
     EvalReport,
     Manifest,
@@ -94,7 +91,20 @@ from dlzero_cli.runs.documents import (
     refuse_newer_format,
     summary_from_json,
 )
+from dlzero_cli.runs.finding import (
+    RUNS_DIR_ENV,
+    TRIALS_FOLDER,
+    RunFinding,
+    RunListing,
+    default_runs_dir,
+)
+from dlzero_cli.runs.staging import LOCK_FILE, utc_now
 from dlzero_cli.training import EpochRecord
+
+__all__ = [
+    "LOCK_FILE", "RUNS_DIR_ENV", "TRIALS_FOLDER", "RunFolder", "RunListing",
+    "default_runs_dir", "utc_now",
+]  # fmt: skip
 
 CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.csv"
@@ -107,54 +117,17 @@ DIAGNOSTICS_FILE = "diagnostics.csv"
 ACTIVATIONS_FILE = "activations.png"
 MANIFEST_FILE = "manifest.json"
 COMPARE_PREFIX = "compare-"
+# The spare bytes a `running` summary.json is written with (rounded up to 4 KB blocks),
+# so that on a full disk the final summary can replace it in place.
+SUMMARY_ROOM = 2048
 # The files manifest.json hashes, when present: everything a result is made of.
 HASHED_FILES = (CONFIG_FILE, METRICS_FILE, WEIGHTS_FILE, LAST_FILE, CHECKPOINT_FILE)
-RUNS_DIR_ENV = "DLZERO_RUNS_DIR"
-# A sweep's folder (dlzero_cli.sweeps) keeps its trials' run folders in this subfolder.
-TRIALS_FOLDER = "trials"
-LOCK_FILE = ".lock"
-PARTIAL_SUFFIX = ".partial"
-# What a run folder's name may hold besides its timestamp: the config's name rules, again
-# here, so that no name can reach outside the runs folder whatever the config allowed.
-_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
-
-
-def default_runs_dir() -> Path:
-    """--runs-dir's default: $DLZERO_RUNS_DIR (`~` expanded) when set and not empty, else
-    ./runs (the same rule as the data folder's)."""
-    configured = os.environ.get(RUNS_DIR_ENV, "").strip()
-    return Path(configured).expanduser() if configured else Path("runs")
-
-
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
-
 
 # --------------------------------------------------------------------------- the folder
 
 
 @dataclass(frozen=True)
-class RunListing:
-    """One folder of `RunFolder.all`: its summary, or why it could not be read."""
-
-    folder: RunFolder
-    summary: Summary | None
-    problem: str | None = None  # set exactly when summary is None
-    is_sweep: bool = False  # a sweep's folder: its runs are in trials/
-
-    @property
-    def status(self) -> str:
-        """The summary's status, except that a `running` run whose training process is
-        gone (killed without a chance to say so) is `stopped`: resumable, not running."""
-        if self.summary is not None:
-            if self.summary.status == "running" and self.folder.trainer_gone():
-                return "stopped"
-            return self.summary.status
-        return "sweep" if self.is_sweep else "unreadable"
-
-
-@dataclass(frozen=True)
-class RunFolder:
+class RunFolder(RunFinding):
     path: Path
     # `latest` resolved to an older run than the newest: which one was skipped and why
     # (the CLI prints it on stderr).
@@ -169,8 +142,8 @@ class RunFolder:
         Two runs started in the same second get `-2`, `-3`, ... suffixes: mkdir without
         exist_ok is atomic, so even concurrent processes cannot both claim a name.
         """
-        base = _folder_base(name, now)
-        _make_runs_dir(runs_dir)
+        base = staging.folder_base(name, now)
+        staging.make_runs_dir(runs_dir)
         for attempt in range(1, 10_000):
             suffix = "" if attempt == 1 else f"-{attempt}"
             path = runs_dir / f"{base}{suffix}"
@@ -184,204 +157,37 @@ class RunFolder:
         raise RunError(f"{runs_dir}: too many runs named {name!r} in one second")
 
     @classmethod
-    def stage(cls, runs_dir: Path, name: str, now: datetime | None = None) -> RunFolder:
-        """A hidden folder `.<TIME-NAME>.<PID>-<random>.partial` in `runs_dir` to set a run
-        up in; `publish` gives it its real name. Partial folders of processes that are
-        gone (killed while setting up) are removed first."""
-        base = _folder_base(name, now)
-        _make_runs_dir(runs_dir)
-        _remove_stale_partials(runs_dir)
-        try:
-            path = tempfile.mkdtemp(
-                prefix=f".{base}.{os.getpid()}-", suffix=PARTIAL_SUFFIX, dir=runs_dir
-            )
-            os.chmod(path, 0o777 & ~_umask())
-        except OSError as exc:
-            raise RunError(f"{runs_dir}: cannot create a run folder: {exc.strerror}") from None
-        return cls(Path(path))
+    @contextlib.contextmanager
+    def staged(cls, runs_dir: Path, name: str, now: datetime | None = None) -> Iterator[RunFolder]:
+        """A hidden partial folder `.<TIME-NAME>.<PID>-<random>.partial` in `runs_dir` to
+        set a run up in, its lock held while the block runs (and so while the run trains);
+        `publish` gives it its real name, and it is removed after the block if it was not
+        published. Partial folders of processes that are gone are removed first (see
+        `staging`)."""
+        with staging.partial_folder(runs_dir, staging.folder_base(name, now)) as path:
+            yield cls(path)
 
     @property
     def is_partial(self) -> bool:
-        return self.path.name.startswith(".") and self.path.name.endswith(PARTIAL_SUFFIX)
+        return staging.is_partial(self.path)
 
     def publish(self) -> RunFolder:
-        """The staged folder under its real name `<TIME-NAME>` (`-2`, `-3`, ... when taken):
-        the name is reserved with an atomic mkdir, and the staged folder renamed onto it."""
-        base = self.path.name[1 : -len(PARTIAL_SUFFIX)].rsplit(".", 1)[0]
-        for attempt in range(1, 10_000):
-            target = self.path.parent / (base if attempt == 1 else f"{base}-{attempt}")
-            try:
-                target.mkdir()
-            except FileExistsError:
-                continue
-            try:
-                os.rename(self.path, target)  # onto the empty folder just made: ours
-            except OSError as exc:
-                with contextlib.suppress(OSError):
-                    target.rmdir()
-                raise RunError(f"{target}: cannot create the run folder: {exc.strerror}") from None
-            return RunFolder(target)
-        raise RunError(f"{self.path.parent}: too many runs named {base!r} in one second")
+        """The staged folder under its real name `<TIME-NAME>` (`-2`, `-3`, ... when taken)."""
+        target = staging.publish(self.path)
+        assert target is not None  # only `exact` gives up on a taken name
+        return RunFolder(target)
 
-    def discard(self) -> None:
-        """Remove a staged folder that never became a run."""
-        if self.is_partial:
-            shutil.rmtree(self.path, ignore_errors=True)
-
-    @contextlib.contextmanager
-    def lock(self) -> Iterator[None]:
+    def lock(self) -> contextlib.AbstractContextManager[None]:
         """Hold the run's training lock (an flock on `.lock`, which names the holder)
         while the block runs; RunLocked (one line, with the holder's PID) when another
         process holds it. The kernel releases the lock of a process that dies, so a
-        lock left behind by a killed run is simply taken over; the lock follows the
-        folder through `publish` (the file stays open)."""
-        try:
-            import fcntl
-        except ImportError:  # not on Linux or macOS: no lock
-            yield
-            return
-        path = self.path / LOCK_FILE
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666 & ~_umask())
-        except OSError as exc:
-            raise RunError(f"{path}: cannot take the training lock: {exc.strerror}") from None
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise RunLocked(_locked_message(self.path, fd)) from None
-            holder = {
-                "pid": os.getpid(),
-                "host": socket.gethostname(),
-                "since": utc_now().isoformat(),
-            }
-            with contextlib.suppress(OSError):
-                os.ftruncate(fd, 0)
-                os.pwrite(fd, (json.dumps(holder) + "\n").encode(), 0)
-            yield
-        finally:
-            os.close(fd)  # releases the flock
-
-    @classmethod
-    def find(cls, run: str, runs_dir: Path | None = None, need_weights: bool = True) -> RunFolder:
-        """A run folder from a path, a name under `runs_dir`, or `latest` (the newest).
-
-        A summary.json of a newer format than this dlzero reads is refused.
-        """
-        runs_dir = runs_dir or default_runs_dir()
-        if run == "latest":
-            folder = cls.latest(runs_dir, need_weights)
-        else:
-            path = Path(run)
-            if not path.exists() and (runs_dir / run).exists():
-                path = runs_dir / run
-            if not path.is_dir():
-                raise RunNotFound(
-                    f"{run}: no such run folder; give a path under {runs_dir}/ or `latest`"
-                )
-            folder = cls(path)
-        trials = folder.path / TRIALS_FOLDER
-        if not folder.summary_path.exists() and trials.is_dir():
-            raise RunError(
-                f"{folder.path}: a sweep's folder, not a run; its runs are in {trials} "
-                f"(list them with: dlzero runs --runs-dir {trials})"
-            )
-        folder.refuse_newer_format()
-        if need_weights and not folder.weights_path.is_file():
-            raise RunError(
-                f"{folder.path}: not a finished run (no {WEIGHTS_FILE}); "
-                "train one with `dlzero train`"
-            )
-        return folder
+        lock left behind by a killed run is simply taken over."""
+        return staging.held_lock(self.path)
 
     def trainer_gone(self) -> bool:
-        """Whether the process that holds (or held) this run's training lock is gone.
-
-        Read from the lock file's holder, never by taking the lock: probing with flock
-        would make a `train --resume` starting at that instant fail. A holder on another
-        host, or one whose PID is alive, counts as training (a reused PID errs on the side
-        of `running`); no readable lock file means no process of ours is training it."""
-        try:
-            holder = json.loads((self.path / LOCK_FILE).read_text(encoding="utf-8"))
-            pid, host = int(holder["pid"]), str(holder["host"])
-        except (OSError, ValueError, KeyError, TypeError):
-            return True
-        if host != socket.gethostname():
-            return False
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        except OSError:  # exists, owned by someone else
-            return False
-        return False
-
-    @classmethod
-    def latest(cls, runs_dir: Path, need_weights: bool = True) -> RunFolder:
-        """The newest run by its summary's start time (never by modification time: looking
-        at an old run does not make it new). With `need_weights`, the newest that has
-        weights to use; when that skips newer runs, `note` says which and why."""
-        candidates = [cls(p) for p in _subfolders(runs_dir) if (p / SUMMARY_FILE).is_file()]
-        if not candidates:
-            raise RunNotFound(f"{runs_dir}: no runs yet; train one with `dlzero train`")
-        newest_first = sorted(candidates, key=RunFolder._started_at, reverse=True)
-        if not need_weights:
-            return newest_first[0]
-        usable = [f for f in newest_first if f.weights_path.is_file()]
-        if not usable:
-            raise RunError(
-                f"{runs_dir}: no run has weights yet ({len(candidates)} without "
-                f"{WEIGHTS_FILE}: still training, or stopped before any); "
-                "train one with `dlzero train`"
-            )
-        chosen = usable[0]
-        skipped = newest_first[: newest_first.index(chosen)]
-        if not skipped:
-            return chosen
-        why = ", ".join(f"{f.name} ({f._status_text()}, no {WEIGHTS_FILE})" for f in skipped[:3])
-        more = f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
-        note = f"latest: using {chosen.name}, the newest run with weights; skipped {why}{more}"
-        return cls(chosen.path, note=note)
-
-    def _status_text(self) -> str:
-        try:
-            status = json.loads(self.summary_path.read_text(encoding="utf-8"))["status"]
-        except (OSError, ValueError, KeyError, TypeError):
-            return "unreadable summary"
-        return str(status)
-
-    @classmethod
-    def all(cls, runs_dir: Path | None = None) -> list[RunListing]:
-        """Every folder in `runs_dir`, oldest first; an unreadable one is listed with the
-        reason (missing or corrupt summary, newer format), never raised."""
-        listings = []
-        for path in _subfolders(runs_dir or default_runs_dir()):
-            folder = cls(path)
-            trials = path / TRIALS_FOLDER
-            if not folder.summary_path.exists() and trials.is_dir():
-                count = len(_subfolders(trials))
-                where = f"{count} trials; list them with --runs-dir {trials}"
-                listings.append(RunListing(folder, None, where, is_sweep=True))
-                continue
-            try:
-                listings.append(RunListing(folder, folder.read_summary()))
-            except DlzeroError as exc:
-                listings.append(RunListing(folder, None, str(exc)))
-        return sorted(listings, key=_listing_order)
-
-    def _started_at(self) -> tuple[str, float]:
-        """Sort key: the summary's start time, then the folder's modification time."""
-        try:
-            started = json.loads(self.summary_path.read_text(encoding="utf-8"))["started_at"]
-        except (OSError, ValueError, KeyError, TypeError):
-            started = ""
-        return str(started), self._modified()
-
-    def _modified(self) -> float:
-        try:
-            return self.path.stat().st_mtime
-        except OSError:
-            return 0.0
+        """Whether the process that holds (or held) this run's training lock is gone
+        (read from the lock file's holder; a holder on another host counts as alive)."""
+        return staging.holder_gone(self.path)
 
     # ------------------------------------------------------------ paths
 
@@ -435,13 +241,65 @@ class RunFolder:
             misclassified=self.path / f"misclassified-{stem}.png",
         )
 
+    def remove_results(self) -> None:
+        """Remove what an earlier attempt at this run produced (weight files, checkpoint,
+        manifest, figures, eval reports, diagnostics), before `--restart` trains it again:
+        none of it describes the run that follows. config.yaml, summary.json and the lock
+        stay. The manifest goes first (it must never vouch for files that are going),
+        then the weights (so `latest` stops offering the run), one unlink each: a crash
+        half-way leaves fewer old files, never a changed one. Only regular files and
+        links of these names are removed, never a folder."""
+        names = [MANIFEST_FILE, WEIGHTS_FILE, LAST_FILE, CHECKPOINT_FILE]
+        names += [CURVES_FILE, ACTIVATIONS_FILE, DIAGNOSTICS_FILE]
+        for pattern in ("eval-*.json", "confusion-*.png", "misclassified-*.png"):
+            names += sorted(p.name for p in self.path.glob(pattern))
+        for name in names:
+            path = self.path / name
+            try:
+                if path.is_symlink() or path.is_file():
+                    path.unlink()
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise RunError(
+                    f"{path}: cannot remove the earlier attempt's file: {exc.strerror}"
+                ) from None
+
     # ------------------------------------------------------------ config.yaml
 
     def write_config(self, config: Config) -> None:
         write_text(self.config_path, dump_config(config))
 
     def read_config(self, check_memory: bool = True) -> LoadedConfig:
-        return load_config(str(self.config_path), check_memory=check_memory)
+        """config.yaml, validated, with the meaning it had when the run was written
+        (`formats.config_upgrades`: an older run's `nesterov` is `nesterov_book`)."""
+        return load_config(
+            str(self.config_path), self.config_upgrades(), check_memory=check_memory
+        )
+
+    def config_upgrades(self) -> list[str]:
+        """What `read_config` changes in config.yaml (none for a run of today's format):
+        `train --resume` writes the result back before the run's format becomes today's."""
+        try:
+            data = self.read_config_data()
+        except RunError:
+            return []  # load_config says what is wrong with it
+        return formats.config_upgrades(self.run_format(), data)
+
+    def run_format(self) -> int:
+        """The run folder format the run was written in: summary.json's, or, when that
+        is damaged, the checkpoint's record of it; today's when neither says."""
+        try:
+            data = json.loads(self.summary_path.read_text(encoding="utf-8"))
+            version = data.get("format", OLDEST_RUN_FORMAT)
+            if isinstance(version, int) and not isinstance(version, bool):
+                return version
+        except (OSError, ValueError, AttributeError):
+            pass
+        try:
+            return formats.checkpoint_run_format(formats.read_arrays(self.checkpoint_path))
+        except (RunError, KeyError, ValueError, TypeError):
+            return RUN_FORMAT
 
     def read_config_text(self) -> str:
         """config.yaml as written: the resolved config."""
@@ -547,21 +405,30 @@ class RunFolder:
     # ------------------------------------------------------------ summary.json
 
     def write_summary(self, summary: Summary) -> None:
-        """summary.json, atomically; on a full disk, rewritten in place instead (in the
-        blocks the file already has: a summary is a few KB), so that the status can still
-        say what happened. The checkpoint, not this file, is what resuming trusts, so a
-        torn in-place write costs nothing but the summary."""
+        """summary.json, atomically. On a full disk it is rewritten in place instead, so
+        that the status can still say what happened, but only within the bytes the file
+        already has: never grown (growing needs new blocks, which a full disk may give
+        half of, leaving a torn file where a good one was); a shorter text is padded with
+        spaces. A `running` summary is written with room to spare (trailing whitespace,
+        which JSON ignores) so that the final one fits. A summary that does not fit is
+        not written (WriteError); the checkpoint, not this file, is what resuming trusts."""
         text = json.dumps(summary.to_json(), indent=2, sort_keys=False) + "\n"
+        if summary.status == "running":
+            text += " " * (-(len(text.encode("utf-8")) + SUMMARY_ROOM) % 4096 + SUMMARY_ROOM)
         try:
             write_text(self.summary_path, text)
         except WriteError as exc:
             if exc.errno != errno.ENOSPC or not self.summary_path.is_file():
                 raise
+            data = text.rstrip(" ").encode("utf-8")
             try:
                 with open(self.summary_path, "r+b") as f:
-                    data = text.encode("utf-8")
-                    f.write(data)
-                    f.truncate(len(data))
+                    size = os.fstat(f.fileno()).st_size
+                    if len(data) > size:
+                        raise exc from None  # it would grow: keep the old one whole
+                    f.write(data + b" " * (size - len(data)))
+                    f.flush()
+                    os.fsync(f.fileno())
             except OSError:
                 raise exc from None
 
@@ -694,39 +561,25 @@ class RunFolder:
 
     @classmethod
     def materialize(cls, path: Path, files: dict[str, bytes]) -> RunFolder | None:
-        """The run folder `path` holding `files`, written atomically: into a hidden
-        folder beside it, each file synced, then renamed into place. None, and nothing
-        written, when `path` exists already (a run lands once)."""
+        """The run folder `path` holding `files`, written atomically: into a partial
+        folder beside it (see `staging`), each file synced, then renamed into place.
+        None, and nothing written, when `path` exists already (a run lands once)."""
         for name in files:
             if Path(name).name != name or name.startswith(".") or not name:
                 raise RunError(f"{path}: refusing a run file named {name!r}")
         if path.exists():
             return None
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-        except OSError as exc:
-            raise RunError(f"{path.parent}: cannot write a run folder: {exc.strerror}") from None
-        try:
-            for name, data in files.items():
-                with open(staging / name, "wb") as f:
-                    f.write(data)
-                    f.flush()
-                    os.fsync(f.fileno())
-            os.chmod(staging, 0o777 & ~_umask())
-            os.rename(staging, path)
-        except FileExistsError:
-            shutil.rmtree(staging, ignore_errors=True)
-            return None
-        except OSError as exc:
-            shutil.rmtree(staging, ignore_errors=True)
-            if path.is_dir():  # another writer got there first (ENOTEMPTY)
-                return None
-            raise RunError(f"{path}: cannot write the run folder: {exc.strerror}") from None
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
-        return cls(path)
+        with staging.partial_folder(path.parent, path.name) as partial:
+            try:
+                for name, data in files.items():
+                    with open(partial / name, "wb") as f:
+                        f.write(data)
+                        f.flush()
+                        os.fsync(f.fileno())
+            except OSError as exc:
+                raise RunError(f"{path}: cannot write the run folder: {exc.strerror}") from None
+            landed = staging.publish(partial, exact=True)
+        return cls(landed) if landed is not None else None
 
 
 def _finite(path: Path, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -743,63 +596,6 @@ def _finite(path: Path, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return arrays
 
 
-def _folder_base(name: str, now: datetime | None) -> str:
-    """`<UTC timestamp>-<name>`; RunError for a name that is not one plain folder name
-    (a `/`, `..`, a space, an absolute path): nothing may land outside the runs folder."""
-    if not _SAFE_NAME.fullmatch(name):  # one component: no "/", never "." or ".."
-        raise RunError(
-            f"run name {name!r}: use letters, digits and . _ - only "
-            "(no '/', '..' or spaces): it names a folder inside the runs folder"
-        )
-    return f"{(now or utc_now()).strftime('%Y%m%dT%H%M%SZ')}-{name}"
-
-
-def _make_runs_dir(runs_dir: Path) -> None:
-    try:
-        runs_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise RunError(f"{runs_dir}: cannot create the runs folder: {exc.strerror}") from None
-
-
-def _remove_stale_partials(runs_dir: Path) -> None:
-    """Remove `.*.<PID>-*.partial` folders whose process is gone (a kill while a run was
-    being set up); those of live processes (other runs starting now) are left alone."""
-    for path in runs_dir.glob(f".*{PARTIAL_SUFFIX}"):
-        match = re.search(r"\.(\d+)-[^.]*\.partial$", path.name)
-        if match is None or _process_alive(int(match.group(1))):
-            continue
-        shutil.rmtree(path, ignore_errors=True)
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process
-        return True
-    except OSError:
-        return True
-    return True
-
-
-def _locked_message(path: Path, fd: int) -> str:
-    try:
-        holder = json.loads(os.pread(fd, 4096, 0).decode())
-        who = f"process {holder['pid']} on {holder['host']} (since {holder['since']})"
-        pid = holder["pid"]
-    except (OSError, ValueError, KeyError, TypeError):
-        who, pid = "another process", None
-    stop = f"; stop it with `kill {pid}`" if pid is not None else ""
-    return f"{path}: being trained by {who}; wait for it to finish{stop}"
-
-
-def _umask() -> int:
-    umask = os.umask(0)
-    os.umask(umask)
-    return umask
-
-
 def comparison_path(folder: Path, names: list[str]) -> Path:
     """Where `dlzero compare` draws `names`'s curves: compare-<a>-vs-<b>....png in
     `folder`; a long list of names is shortened, and kept apart by a hash of them all."""
@@ -808,19 +604,3 @@ def comparison_path(folder: Path, names: list[str]) -> Path:
         digest = hashlib.sha256("\0".join(names).encode()).hexdigest()[:8]
         stem = f"{names[0]}-vs-{len(names) - 1}-more-{digest}"
     return folder / f"{COMPARE_PREFIX}{stem}.png"
-
-
-def _listing_order(entry: RunListing) -> tuple[str, float]:
-    """Oldest first: the summary's start time, then the folder's modification time."""
-    started = entry.summary.started_at if entry.summary is not None else ""
-    return started, entry.folder._modified()
-
-
-def _subfolders(runs_dir: Path) -> list[Path]:
-    """The folders in `runs_dir` (none when it does not exist yet)."""
-    try:
-        return [p for p in runs_dir.iterdir() if p.is_dir() and not p.name.startswith(".")]
-    except FileNotFoundError:
-        return []
-    except OSError as exc:
-        raise RunError(f"{runs_dir}: cannot list the runs folder: {exc.strerror}") from None

@@ -19,7 +19,10 @@ checkpoint.npz holds the same for the epoch it was taken after, plus
     meta                              JSON: {"format": 1, "rng": <generator state>,
                                       "epoch", "best_epoch", "best_value",
                                       "epochs_without_improvement", "stopped_early",
-                                      "reference_loss"}
+                                      "reference_loss", "run_format"}: run_format is the
+                                      run folder format (see `documents`) of the dlzero
+                                      that wrote it, absent before format 3, so that a
+                                      damaged summary.json cannot hide it
     history                           (epochs, 7) float64: metrics.csv's rows, NaN for
                                       a missing validation metric
 """
@@ -41,6 +44,7 @@ from dlzero_cli.diagnostics import COLUMNS as DIAGNOSTICS_COLUMNS
 from dlzero_cli.diagnostics import DiagnosticRow
 from dlzero_cli.errors import RunError
 from dlzero_cli.model import ARCHITECTURE_FORMAT, Model, WeightSnapshot
+from dlzero_cli.runs.documents import RUN_FORMAT
 from dlzero_cli.training import EPOCH_FIELDS, EpochRecord, TrainState
 
 PARAM_PREFIX = "param/"
@@ -139,6 +143,22 @@ def upgrade_architecture(arch: dict[str, Any]) -> dict[str, Any]:
     return {**arch, "format": ARCHITECTURE_FORMAT, "layers": layers}
 
 
+def config_upgrades(run_format: int, config: dict[str, Any]) -> list[str]:
+    """The `--set` overrides that give a run's config.yaml (as plain data) today's
+    meaning: before run format 3, `nesterov` was the book's variant, `nesterov_book`."""
+    train = config.get("train")
+    optimizer = train.get("optimizer") if isinstance(train, dict) else None
+    name = optimizer.get("name") if isinstance(optimizer, dict) else None
+    if run_format < 3 and name == "nesterov":
+        return ["train.optimizer.name=nesterov_book"]
+    return []
+
+
+def checkpoint_run_format(arrays: dict[str, np.ndarray]) -> int:
+    """The run format a checkpoint was written under (2 before it was recorded)."""
+    return int(json.loads(str(arrays["meta"])).get("run_format", 2))
+
+
 # --------------------------------------------------------------------------- checkpoint
 
 
@@ -167,6 +187,7 @@ def checkpoint_arrays(model: Model, checkpoint: Checkpoint) -> dict[str, np.ndar
         "epochs_without_improvement": state.epochs_without_improvement,
         "stopped_early": state.stopped_early,
         "reference_loss": state.reference_loss,
+        "run_format": RUN_FORMAT,
     }
     arrays["meta"] = np.array(json.dumps(meta))
     rows = [[math.nan if v is None else float(v) for v in r.as_dict().values()]

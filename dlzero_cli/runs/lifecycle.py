@@ -1,4 +1,4 @@
-"""A run's life cycle without the CLI: train it, resume it, or import one.
+"""A run's life cycle without the CLI: train it or resume it (`importing` imports one).
 
 The run folder's summary.json always tells the truth (`running` -> `completed`,
 `interrupted`, `diverged` or `failed`). After every epoch a checkpoint (weights,
@@ -11,16 +11,14 @@ checkpoint of epoch 0) and renamed to its real name only then: a run folder is
 resumable from the moment it appears. Training holds the folder's lock, so a second
 process cannot train it at the same time. The checkpoint, not summary.json, is the
 source of truth for resuming. While the final files are written, Ctrl-C and SIGTERM
-wait, so that a second Ctrl-C cannot leave the status at `running`.
+wait (`signals`), so that a second Ctrl-C cannot leave the status at `running`;
+checkpoints are taken and restored by `checkpoints`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import signal
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -28,23 +26,21 @@ from typing import Any
 
 import numpy as np
 
-from dlzero_cli.config import LoadedConfig, ModelConfig, load_config
+from dlzero_cli.config import LoadedConfig, ModelConfig
 from dlzero_cli.data.catalog import DATASETS
 from dlzero_cli.data.datasets import Arrays
 from dlzero_cli.diagnostics import DiagnosticRow, Probe, diagnostic_indices, hidden_activations
-from dlzero_cli.engine.optim import Optimizer
 from dlzero_cli.errors import DlzeroError, RunError, TrainingDiverged, WriteError
 from dlzero_cli.evaluation import Evaluation, evaluate
 from dlzero_cli.model import (
     Model,
-    WeightSnapshot,
 )
-from dlzero_cli.pretrained import load_book_params, read_param_pickle
-from dlzero_cli.runs.documents import Environment, Outcome, Score, Summary
+from dlzero_cli.runs.checkpoints import Checkpointer, restore_checkpoint
+from dlzero_cli.runs.documents import RESUMABLE, Environment, Outcome, Score, Summary
 from dlzero_cli.runs.folder import RunFolder, utc_now
-from dlzero_cli.runs.formats import Checkpoint
 from dlzero_cli.runs.manifest import make_manifest, split_digests
 from dlzero_cli.runs.planning import numerical_slowdown, plan_numerical, refuse_slow_numerical
+from dlzero_cli.runs.signals import signals_deferred
 from dlzero_cli.runs.splits import load_splits
 from dlzero_cli.runs.threads import blas_threads, current_environment, versions
 from dlzero_cli.training import (
@@ -54,8 +50,6 @@ from dlzero_cli.training import (
     fit,
     make_optimizer,
 )
-
-RESUMABLE = ("running", "interrupted", "failed")
 
 
 class RunCallbacks(FitCallbacks):
@@ -77,9 +71,11 @@ class TrainResult:
 class RunInterrupted(KeyboardInterrupt):
     """Ctrl-C or SIGTERM stopped a run; it can be resumed from `folder`.
 
-    `status` is what summary.json says now: `interrupted`, or `completed` when the signal
-    came while the finished run's files were being written; `problems` lists the files
-    that could not be written on the way out (then the status may be older)."""
+    `status` is what summary.json says now: `interrupted`; or, when the signal came
+    while a run that had stopped for another reason wrote its files, that reason's
+    status (`completed`, `diverged` or `failed`: the more specific truth is kept, and
+    the signal still ends the command with exit 130); `problems` lists the files that
+    could not be written on the way out (then the status may be older)."""
 
     def __init__(
         self, folder: RunFolder, status: str = "interrupted", problems: tuple[str, ...] = ()
@@ -103,71 +99,6 @@ def layers_text(model: ModelConfig) -> str:
     return "-".join(entry_text(entry) for entry in model.layers)
 
 
-# --------------------------------------------------------------------------- checkpoints
-
-
-class Checkpointer:
-    """Keeps checkpoint.npz and metrics.csv current as epochs complete.
-
-    The training state is snapshotted in memory after every epoch; both files are
-    written when a second has passed since the last write, and always by `flush` (at
-    the end, on Ctrl-C, SIGTERM, divergence or failure). Epochs longer than a second
-    are thus each on disk; runs of thousands of millisecond epochs (the logic gates) do
-    not spend their time writing, and a SIGKILL loses at most a second of work.
-    Resuming from any epoch boundary is exact.
-    """
-
-    INTERVAL = 1.0
-
-    def __init__(
-        self,
-        folder: RunFolder,
-        model: Model,
-        rng: np.random.Generator,
-        diagnostics: list[DiagnosticRow] | None = None,
-    ) -> None:
-        self.folder, self.model, self.rng = folder, model, rng
-        self.diagnostics = diagnostics  # the probe's rows, written alongside
-        self.pending: Checkpoint | None = None
-        self.written_at = time.perf_counter()
-
-    def __call__(self, state: TrainState, optimizer: Optimizer, current: WeightSnapshot) -> None:
-        # A snapshot of this epoch: `current` is a copy already, the records are frozen,
-        # and the history list is copied (fit goes on appending to its own).
-        snapshot = replace(state, history=list(state.history))
-        self.pending = Checkpoint(
-            snapshot, current, optimizer.state_dict(), self.rng.bit_generator.state
-        )
-        if time.perf_counter() - self.written_at >= self.INTERVAL:
-            self.flush()
-
-    def flush(self) -> None:
-        if self.pending is None:
-            return
-        checkpoint = self.pending
-        self.folder.write_checkpoint(self.model, checkpoint)
-        self.folder.write_metrics(checkpoint.state.history)
-        if self.diagnostics is not None:
-            epoch = checkpoint.state.epoch
-            self.folder.write_diagnostics([r for r in self.diagnostics if r.epoch <= epoch])
-        self.pending = None
-        self.written_at = time.perf_counter()
-
-
-def restore_checkpoint(
-    folder: RunFolder, model: Model, optimizer: Optimizer, rng: np.random.Generator
-) -> TrainState:
-    """Put a run's checkpoint into the model, optimizer and generator; its state."""
-    checkpoint = folder.read_checkpoint()
-    try:
-        model.restore(checkpoint.current)
-        optimizer.load_state_dict(checkpoint.optimizer)
-        rng.bit_generator.state = checkpoint.rng
-    except (KeyError, ValueError, TypeError) as exc:
-        raise folder.inconsistent_checkpoint(exc) from None
-    return checkpoint.state
-
-
 # --------------------------------------------------------------------------- training
 
 
@@ -189,17 +120,13 @@ def train_from_config(
     splits = load_splits(loaded, data_dir)
     if config.train.gradient == "numerical":
         refuse_slow_numerical(plan_numerical(loaded, splits))
-    staged = RunFolder.stage(runs_dir, config.name)
-    try:
-        with staged.lock():
-            staged.write_config(config)
-            with blas_threads(threads):
-                environment = current_environment(threads)
-                return _train(
-                    staged, loaded, splits, callbacks or RunCallbacks(), None, environment
-                )
-    finally:
-        staged.discard()  # still there only when setting up failed
+    # The partial folder's lock is the run's training lock from its first moment; the
+    # folder is removed if it was never published (setting up failed).
+    with RunFolder.staged(runs_dir, config.name) as staged:
+        staged.write_config(config)
+        with blas_threads(threads):
+            environment = current_environment(threads)
+            return _train(staged, loaded, splits, callbacks or RunCallbacks(), None, environment)
 
 
 def resume_run(
@@ -236,6 +163,10 @@ def resume_run(
                 f"dlzero train --resume {folder.path} --restart"
             )
         loaded = folder.read_config()
+        if folder.config_upgrades():
+            # An older run's config with today's names (its `nesterov` is the book's):
+            # written back before its summary takes today's run format.
+            folder.write_config(loaded.config)
         if damaged is not None and not restart:
             state = folder.read_checkpoint().state
             epochs = loaded.config.train.epochs
@@ -249,6 +180,9 @@ def resume_run(
             with contextlib.suppress(DlzeroError):
                 threads = folder.read_manifest().environment.threads_requested
         if restart:
+            # Nothing of the earlier attempt may pass for this one's (a restart that
+            # diverges at once must not leave the old weights.npz for `latest` and eval).
+            folder.remove_results()
             origin = None
         elif previous is not None:
             origin = previous
@@ -268,29 +202,6 @@ def _rebuilt_summary(folder: RunFolder, loaded: LoadedConfig) -> Summary:
     except ValueError:
         started = utc_now()
     return Summary(name=loaded.config.name, status="interrupted", started_at=started.isoformat())
-
-
-@contextlib.contextmanager
-def _signals_deferred() -> Iterator[list[int]]:
-    """Hold SIGINT and SIGTERM back while the block runs (the final files being written);
-    the signals that came, in the list yielded, for the caller to act on afterwards.
-    Python handlers, not a signal mask: BLAS threads would take a masked signal."""
-    caught: list[int] = []
-    signums = (signal.SIGINT, signal.SIGTERM)
-    try:
-        previous = {
-            signum: signal.signal(signum, lambda n, _: caught.append(n)) for signum in signums
-        }
-    except ValueError:  # not the main thread: signals do not reach this thread anyway
-        yield caught
-        return
-    try:
-        yield caught
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-        # A signal the process ignored before stays ignored.
-        caught[:] = [n for n in caught if previous[n] is not signal.SIG_IGN]
 
 
 def _train(
@@ -328,22 +239,11 @@ def _train(
         resumed_at=(*previous.resumed_at, now) if previous else (),
         resumed_from_epoch=state.epoch if previous else None,
     )
-    folder.write_summary(summary)
     probe = _probe(folder, loaded, model, splits["train"], state.epoch, previous is not None)
     # The best weights travel in the checkpoint; weights.npz is written once, at the
     # end (or when stopped), not re-synced to disk at every improvement.
     checkpoint = Checkpointer(folder, model, rng, probe.rows if probe else None)
-    # The state training starts from, written out: for a new run the checkpoint of
-    # epoch 0 (from here on the folder can be resumed, and a missing checkpoint means a
-    # deleted one); for a resumed one, metrics.csv as its checkpoint has it (the
-    # checkpoint is the truth: a metrics.csv that a full disk kept from being written
-    # is written now).
-    checkpoint(state, optimizer, model.snapshot())
-    checkpoint.flush()
-    if folder.is_partial:
-        folder = checkpoint.folder = folder.publish()
-    digests = split_digests(splits)
-
+    digests = split_digests(splits)  # before anything is written: a Ctrl-C here costs nothing
     started = time.perf_counter()
     metric, mode = config.train.monitor(bool(len(splits["val"])))
 
@@ -433,6 +333,24 @@ def _train(
     val = splits["val"] if len(splits["val"]) else None
     problems: list[DlzeroError] = []
     try:
+        # From the first write on, every way out goes through `finish`, so that no
+        # failure or Ctrl-C can leave the status at `running` (a staged folder that was
+        # never published is only discarded: it never was a run).
+        folder.write_summary(summary)
+        # The state training starts from, written out: for a new run the checkpoint of
+        # epoch 0 (from here on the folder can be resumed, and a missing checkpoint
+        # means a deleted one); for a resumed one, metrics.csv as its checkpoint has it
+        # (the checkpoint is the truth: a metrics.csv that a full disk kept from being
+        # written is written now).
+        checkpoint(state, optimizer, model.snapshot())
+        checkpoint.flush()
+        if folder.is_partial:
+            # A signal between the rename and the assignment would leave `folder`
+            # naming a path that is gone: it waits until both are done.
+            with signals_deferred() as caught:
+                folder = checkpoint.folder = folder.publish()
+            if caught:
+                raise KeyboardInterrupt
         callbacks.run_started(folder, model, splits)
         fit(
             model, splits["train"], val, config.train, rng,
@@ -445,7 +363,7 @@ def _train(
             model.restore(state.best)  # the test score is the best epoch's
         test = evaluate(model, splits["test"], batch_size=config.train.batch_size)
     except TrainingDiverged as exc:
-        with _signals_deferred():
+        with signals_deferred() as caught:
             if state.epoch > 0:  # fit left the last finite epoch's weights in the model
                 save_weights(problems)
                 where = (
@@ -455,29 +373,38 @@ def _train(
                 )
             else:
                 where = "no epoch completed with finite weights, so no weight file was written"
-            finish("diverged", problems, error=exc.detail)
+            final = finish("diverged", problems, error=exc.detail)
+        if caught:  # Ctrl-C while it was recorded: exit 130, the status stays `diverged`
+            raise RunInterrupted(folder, final.status, tuple(map(str, problems))) from exc
         raise exc.with_hint(
             f"lower train.optimizer.lr (now {config.train.optimizer.options()['lr']}) or "
             f"check the input scale (data.normalize); {where}"
         ) from None
     except KeyboardInterrupt:
+        if folder.is_partial:
+            raise  # still being set up: the caller discards it, nothing was written
         # Resuming uses the checkpoint (written by finish); the weight files are for
-        # looking at the run as it stands, mid-epoch. A second Ctrl-C waits.
-        with _signals_deferred():
+        # looking at the run as it stands, mid-epoch. A second Ctrl-C waits (and is
+        # then the same interrupt).
+        with signals_deferred():
             save_weights(problems)
             final = finish("interrupted", problems)
         raise RunInterrupted(folder, final.status, tuple(map(str, problems))) from None
     except BaseException as exc:
-        with _signals_deferred():
-            finish("failed", problems, error=f"{type(exc).__name__}: {exc}")
+        if folder.is_partial:
+            raise  # still being set up: the caller discards it, nothing was written
+        with signals_deferred() as caught:
+            final = finish("failed", problems, error=f"{type(exc).__name__}: {exc}")
+        if caught:  # Ctrl-C while it was recorded: exit 130, the status stays `failed`
+            raise RunInterrupted(folder, final.status, tuple(map(str, problems))) from exc
         raise
 
-    with _signals_deferred() as caught:
+    with signals_deferred() as caught:
         final = finish("completed", problems, test=Score(test.loss, test.accuracy))
+    if caught:  # a signal while the files were written: exit 130, the status as written
+        raise RunInterrupted(folder, final.status, tuple(map(str, problems)))
     if problems:  # the first file that could not be written: one line, exit 1
         raise problems[0]
-    if caught:
-        raise RunInterrupted(folder, "completed")
     slowdown = None
     if config.train.gradient == "numerical":
         slowdown = numerical_slowdown(loaded, splits["train"], state.history)
@@ -502,55 +429,3 @@ def _probe(
         rows = [row for row in folder.read_diagnostics() if row.epoch <= epoch]
     x = model.prepare(train.x[diagnostic_indices(len(train), config.seed)])
     return Probe(model.network, x, config.train.epochs, rows)
-
-
-# --------------------------------------------------------------------------- import
-
-
-def import_book(
-    weights: Path, config_ref: str, runs_dir: Path, name: str | None = None
-) -> RunFolder:
-    """A run folder holding the book's pretrained parameters under `config_ref`'s layers."""
-    loaded = load_config(config_ref, [f"name={name}"] if name else [])
-    config = loaded.config
-    if config.data.normalize == "standardize":
-        raise loaded.source.error(
-            ("data", "normalize"),
-            "got 'standardize'; the book's networks take pixels / 255: use scale",
-        )
-    dataset = DATASETS.get(config.data.dataset)
-    model = Model.from_config(config, dataset, np.random.default_rng(config.seed))
-    load_book_params(model.network, read_param_pickle(weights), str(weights))
-    staged = RunFolder.stage(runs_dir, config.name)
-    try:
-        folder = _write_import(staged, config, model, weights, dataset.name)
-    finally:
-        staged.discard()  # still there only when writing failed
-    return folder
-
-
-def _write_import(
-    folder: RunFolder, config: Any, model: Model, weights: Path, dataset: str
-) -> RunFolder:
-    """An imported run's files into the staged `folder`, which is then published."""
-    folder.write_config(config)
-    folder.write_metrics([])
-    folder.write_weights(model)
-    now = utc_now().isoformat()
-    folder.write_summary(
-        Summary(
-            name=config.name,
-            status="imported",
-            layers=layers_text(config.model),
-            imported_from=str(weights.resolve()),
-            imported_sha256=hashlib.sha256(weights.read_bytes()).hexdigest(),
-            dataset=dataset,
-            parameters=model.network.parameter_count(),
-            started_at=now,
-            finished_at=now,
-            versions=versions(),
-        )
-    )
-    # It trained elsewhere: no dataset digests; the pickle's SHA-256 is in the summary.
-    folder.write_manifest(make_manifest(folder, current_environment()))
-    return folder.publish()

@@ -1,14 +1,16 @@
-"""Issue 12, "How it is checked": `dlzero train` killed (SIGKILL) at seeded random
-moments, its folder checked at every kill, resumed, and compared with an uninterrupted
-run bit for bit."""
+"""Issue 12, "How it is checked": `dlzero train` killed (SIGKILL) at moments observed in
+its runs folder (the partial folder present, the run folder published, an epoch
+reached, a file being written), its folder checked at every kill, resumed, and compared
+with an uninterrupted run bit for bit. The moments are observed, not guessed from the
+clock, so the test kills at the same stages however fast or loaded the machine is."""
 
 from __future__ import annotations
 
 import csv
 import json
-import random
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +23,14 @@ from dlzero_cli.runs.formats import read_arrays
 RUN = ["--limit", "1500", "--epochs", "100", "--set", "train.optimizer.name=adam",
        "--set", "model.dropout=0.2", "-q"]  # fmt: skip
 KILLS = 10
+# Where each sequence (a new run, resumed after every kill) is killed, in order.
+# ("epoch", k): k more epochs in metrics.csv than when the process started.
+PLAN = [
+    [("partial",), ("published",), ("epoch", 1), ("writing",)],
+    [("published",), ("writing",), ("epoch", 1)],
+    [("epoch", 1), ("writing",), ("epoch", 1)],
+    [("partial",), ("epoch", 1)],
+]
 DLZERO = [sys.executable, "-m", "dlzero_cli", "train"]
 
 
@@ -64,46 +74,96 @@ def status(run: Path) -> str:
     return json.loads((run / "summary.json").read_text())["status"]
 
 
+def visible(runs: Path) -> list[Path]:
+    return [p for p in runs.iterdir() if not p.name.startswith(".")] if runs.exists() else []
+
+
+def epochs_written(run: Path) -> int:
+    try:
+        return len((run / "metrics.csv").read_text().splitlines()) - 1
+    except OSError:
+        return 0
+
+
+def observed(moment: tuple, runs: Path, start_epochs: int) -> str | None:
+    """What of `moment` the runs folder shows now: its name when reached, "passed" when
+    the process is already beyond it (a partial folder that was published before it
+    was seen), None when not yet."""
+    folders = visible(runs)
+    kind = moment[0]
+    if kind == "partial":
+        if runs.exists() and any(runs.glob(".*.partial")):
+            return "partial"
+        return "passed" if folders else None
+    if not folders:
+        return None
+    [run] = folders
+    if kind == "published":
+        return "published"
+    if kind == "writing":  # an atomic write in progress: its temporary file
+        return "writing" if any(run.glob(".*.tmp")) else None
+    return "epoch" if epochs_written(run) >= start_epochs + moment[1] else None
+
+
+def kill_at(moment: tuple, args: list[str], runs: Path, run: Path | None) -> str | None:
+    """Run `dlzero train args` and SIGKILL it at `moment`; what was observed when it was
+    killed, or None when it finished first (exit 0)."""
+    start_epochs = epochs_written(run) if run else 0
+    process = subprocess.Popen(
+        [*DLZERO, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while process.poll() is None:
+            assert time.monotonic() < deadline, f"never reached {moment}"
+            seen = observed(moment, runs, start_epochs)
+            if seen is not None:
+                process.kill()
+                process.wait()
+                return seen
+            time.sleep(0.002)
+        err = process.stderr.read()
+        assert process.returncode == 0, err  # it finished before the moment came
+        return None
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+        process.stderr.close()
+
+
 @pytest.mark.slow
-def test_sigkill_at_random_moments_resumes_bit_identical(tmp_path):
+def test_sigkill_at_observed_moments_resumes_bit_identical(tmp_path):
     whole = tmp_path / "whole"
     done = subprocess.run([*DLZERO, *RUN, "--runs-dir", str(whole)], capture_output=True,
                           text=True, timeout=300)  # fmt: skip
     assert done.returncode == 0, done.stderr
     [reference] = whole.iterdir()
 
-    rng = random.Random(12)
-    seen: list[int | None] = []  # per kill: the checkpoint's epoch, None: no folder
-    kills, sequences, attempts = 0, 0, 0
-    while kills < KILLS:
-        sequences += 1
-        runs = tmp_path / f"killed{sequences}"
+    kills: list[tuple[str, int | None]] = []  # per kill: what was seen, checkpoint epoch
+    for number, moments in enumerate(PLAN, start=1):
+        runs = tmp_path / f"killed{number}"
         run: Path | None = None
-        while True:
-            attempts += 1
-            assert attempts < 80, "the killed runs never got to the end"
+        for moment in [*moments, None]:
             args = ["--resume", str(run), "-q"] if run else [*RUN, "--runs-dir", str(runs)]
-            process = subprocess.Popen(
-                [*DLZERO, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-            )
-            try:
-                _, err = process.communicate(timeout=rng.uniform(0.2, 5.0))
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.communicate()
-                kills += 1
+            if moment is None:  # the last resume: to the end
+                finished = subprocess.run([*DLZERO, *args], capture_output=True, text=True,
+                                          timeout=300)  # fmt: skip
+                assert finished.returncode == 0, finished.stderr
                 run = check_after_kill(runs)
-                seen.append(None if run is None else checkpoint_epoch(run))
-                if run is not None and status(run) == "completed":
-                    break  # killed after its last write: nothing left to resume
-                continue
-            assert process.returncode == 0, err  # it finished before its kill
+                break
+            seen = kill_at(moment, args, runs, run)
             run = check_after_kill(runs)
-            assert run is not None
-            break
-        assert status(run) == "completed"
+            if seen is None:  # finished before the moment came: nothing to resume
+                break
+            kills.append((seen, None if run is None else checkpoint_epoch(run)))
+            if run is not None and status(run) == "completed":
+                break  # killed after its last write: nothing left to resume
+        assert run is not None and status(run) == "completed"
         assert_same_run(reference, run)
         assert not list(runs.glob(".*.partial"))  # a killed set-up is cleaned by the next
-    # The kills came at different moments: before the folder existed, at epoch 0,
-    # between epochs, after the last (the exact mix depends on the machine's speed).
-    assert len(set(seen)) >= 2, seen
+    assert len(kills) >= KILLS, kills
+    # Killed before the folder existed or at its first checkpoint, and after epochs.
+    seen = {what for what, _ in kills}
+    assert seen & {"partial", "published"} and "epoch" in seen, kills
+    assert any(epoch is not None and epoch >= 1 for what, epoch in kills if what == "epoch")

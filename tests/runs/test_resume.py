@@ -98,8 +98,13 @@ def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path, stop):
 
 def test_resume_refuses_a_completed_run(cli):
     assert cli("train", "--epochs", "2", "-q").exit_code == 0
-    result = cli("train", "--resume", "latest")
+    [run] = cli.runs_dir.iterdir()
+    result = cli("train", "--resume", str(run))
     assert result.exit_code == 1 and "status is 'completed'" in result.stderr
+    # `latest` is the newest run that can be resumed: there is none.
+    result = cli("train", "--resume", "latest")
+    assert result.exit_code == 1
+    assert f"no run can be resumed (the newest, {run.name}, is completed;" in result.stderr
 
 
 def test_resume_takes_no_other_settings(cli):
@@ -159,11 +164,25 @@ def default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def start_training(runs: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "dlzero_cli", "train", *LONG_RUN, "--runs-dir", str(runs)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint,
-    )  # fmt: skip
+@pytest.fixture
+def start_training():
+    """`start_training(runs)`: a `dlzero train` process, killed and waited for when the
+    test ends however it ends (a failed assertion, a timeout), never left running."""
+    processes: list[subprocess.Popen] = []
+
+    def start(runs: Path) -> subprocess.Popen:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "dlzero_cli", "train", *LONG_RUN, "--runs-dir", str(runs)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint,
+        )  # fmt: skip
+        processes.append(process)
+        return process
+
+    yield start
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+        process.communicate()  # waits, and closes its pipes
 
 
 def _epochs_written(run: Path) -> int:
@@ -184,12 +203,13 @@ def wait_for_checkpoint(runs: Path, process: subprocess.Popen) -> Path:
         assert process.poll() is None, process.communicate()
         time.sleep(0.1)
     process.kill()
+    process.communicate()
     pytest.fail("no checkpoint appeared within a minute")
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_a_signal_leaves_a_resumable_run(tmp_path, signum):
+def test_a_signal_leaves_a_resumable_run(tmp_path, signum, start_training):
     runs = tmp_path / "runs"
     process = start_training(runs)
     run = wait_for_checkpoint(runs, process)
@@ -210,7 +230,7 @@ def test_a_signal_leaves_a_resumable_run(tmp_path, signum):
 
 
 @pytest.mark.slow
-def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path):
+def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path, start_training):
     runs = tmp_path / "runs"
     process = start_training(runs)
     run = wait_for_checkpoint(runs, process)

@@ -481,21 +481,36 @@ def test_latest_is_decided_by_start_time_not_modification_time(cli, train_run):
 # --------------------------------------------------------------------------- 4. the lock
 
 
-def hold_lock(run: Path) -> subprocess.Popen:
-    """Another process holding `run`'s training lock, as a training process does."""
-    code = (
-        "import sys, time; from pathlib import Path; from dlzero_cli.runs.folder import RunFolder\n"
-        "with RunFolder(Path(sys.argv[1])).lock():\n"
-        "    print('locked', flush=True); time.sleep(60)\n"
-    )
-    holder = subprocess.Popen(
-        [sys.executable, "-c", code, str(run)], stdout=subprocess.PIPE, text=True
-    )
-    assert holder.stdout.readline() == "locked\n"
-    return holder
+@pytest.fixture
+def hold_lock():
+    """`hold_lock(run)`: another process holding `run`'s training lock, as a training
+    process does; killed and waited for when the test ends, however it ends (it would
+    otherwise sleep on for a minute holding the lock)."""
+    holders: list[subprocess.Popen] = []
+
+    def hold(run: Path) -> subprocess.Popen:
+        code = (
+            "import sys, time; from pathlib import Path; from dlzero_cli.runs.folder import "
+            "RunFolder\n"
+            "with RunFolder(Path(sys.argv[1])).lock():\n"
+            "    print('locked', flush=True); time.sleep(60)\n"
+        )
+        holder = subprocess.Popen(
+            [sys.executable, "-c", code, str(run)], stdout=subprocess.PIPE, text=True
+        )
+        holders.append(holder)
+        assert holder.stdout.readline() == "locked\n"
+        return holder
+
+    yield hold
+    for holder in holders:
+        if holder.poll() is None:
+            holder.kill()
+        holder.wait()
+        holder.stdout.close()
 
 
-def test_a_second_process_cannot_train_the_same_folder(cli, tmp_path):
+def test_a_second_process_cannot_train_the_same_folder(cli, tmp_path, hold_lock):
     with pytest.raises(RunInterrupted) as info:
         train_from_config(small(), cli.runs_dir, StopAfter(1))
     run = info.value.folder.path
@@ -609,9 +624,11 @@ def test_run_names_that_could_leave_the_runs_folder_are_refused(cli, tmp_path, n
     assert set(tmp_path.rglob("*")) == before
     assert not Path("/tmp/escaped-abs").exists()
     # The folder module refuses them too, whatever a caller let through.
-    for make in (RunFolder.create, RunFolder.stage):
-        with pytest.raises(RunError, match="no '/', '..' or spaces"):
-            make(cli.runs_dir, name)
+    with pytest.raises(RunError, match="no '/', '..' or spaces"):
+        RunFolder.create(cli.runs_dir, name)
+    with pytest.raises(RunError, match="no '/', '..' or spaces"):
+        with RunFolder.staged(cli.runs_dir, name):
+            pass
     assert set(tmp_path.rglob("*")) == before
 
 
