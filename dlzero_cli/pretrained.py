@@ -165,8 +165,6 @@ def read_param_pickle(path: Path) -> dict[str, np.ndarray]:
     return params
 
 
-
-
 def book_names(network: Sequential) -> dict[str, str]:
     """Our parameter names -> the book's: the k-th layer with parameters owns W{k}, b{k}."""
     names = {}

@@ -273,9 +273,7 @@ class RunFolder(RunFinding):
     def read_config(self, check_memory: bool = True) -> LoadedConfig:
         """config.yaml, validated, with the meaning it had when the run was written
         (`formats.config_upgrades`: an older run's `nesterov` is `nesterov_book`)."""
-        return load_config(
-            str(self.config_path), self.config_upgrades(), check_memory=check_memory
-        )
+        return load_config(str(self.config_path), self.config_upgrades(), check_memory=check_memory)
 
     def config_upgrades(self) -> list[str]:
         """What `read_config` changes in config.yaml (none for a run of today's format):
