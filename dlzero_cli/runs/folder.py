@@ -70,6 +70,8 @@ import numpy as np
 from dlzero_cli import plots
 from dlzero_cli.atomic import write_arrays, write_json, write_text
 from dlzero_cli.config import Config, LoadedConfig, dump_config, load_config, parse_yaml
+from dlzero_cli.config.rules import refuse_if_too_large
+from dlzero_cli.data.catalog import DATASETS
 from dlzero_cli.diagnostics import DiagnosticRow
 from dlzero_cli.errors import (
     ConfigError,
@@ -273,7 +275,15 @@ class RunFolder(RunFinding):
     def read_config(self, check_memory: bool = True) -> LoadedConfig:
         """config.yaml, validated, with the meaning it had when the run was written
         (`formats.config_upgrades`: an older run's `nesterov` is `nesterov_book`)."""
-        return load_config(str(self.config_path), self.config_upgrades(), check_memory=check_memory)
+        try:
+            loaded = load_config(str(self.config_path), self.config_upgrades(), check_memory=False)
+        except ConfigError as exc:  # a run's own file, damaged: a failure, not the user's typing
+            raise RunError(str(exc)) from None
+        if check_memory:  # too large for this machine now: the config error it always was
+            refuse_if_too_large(
+                loaded.config, DATASETS.get(loaded.config.data.dataset), loaded.source
+            )
+        return loaded
 
     def config_upgrades(self) -> list[str]:
         """What `read_config` changes in config.yaml (none for a run of today's format):
