@@ -89,6 +89,11 @@ def _parse_validation(value: Any) -> float | int:
 
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+# NAME_PATTERN in words, for error lines (a regex is no answer to "what may I write?")
+NAME_RULE = (
+    "a name is letters, digits, '.', '_' and '-', starting with a letter or digit "
+    "(no spaces or '/'): it names the run's folder"
+)
 
 
 class Section(BaseModel):
@@ -305,6 +310,8 @@ def describe_error(error: dict[str, Any]) -> str:
         return f"got {shown(error['input'])}; write a section of keys here ({keys})"
     if kind == "dict_type":
         return f"got {shown(error['input'])}; write a mapping here, like {{1: he}}"
+    if kind == "string_pattern_mismatch" and error["ctx"]["pattern"] == NAME_PATTERN:
+        return f"got {shown(error['input'])}; {NAME_RULE}"
     message = error["msg"]
     return f"got {shown(error['input'])}; {message[0].lower()}{message[1:]}"
 

@@ -290,28 +290,50 @@ def parse_value(text: str) -> Any:
 @dataclass(frozen=True)
 class Override:
     """One value set over a config's: its key path, its value, and where it was given
-    (`--set key=value`, or `file:line` for one read from another file)."""
+    (`--set key=value`, `--name NAME` for a command's shortcut option, or `file:line`
+    for one read from another file)."""
 
     key: tuple[str, ...]
     value: Any
     where: str
+
+    @classmethod
+    def from_option(cls, option: str, key: str, value: Any) -> Override:
+        """A command's shortcut option (`--name a`, `--epochs 5`) for `key`, blamed on
+        the option as it was typed, not on a --set nobody wrote. The value is taken as
+        given (typer already made it an int or a text)."""
+        return cls(tuple(key.split(".")), value, f"{option} {echoed(str(value))}")
+
+
+ECHO_CHARS = 60  # an argument quoted back in an error line is cut to about this
+
+
+def echoed(text: str, limit: int = ECHO_CHARS) -> str:
+    """A command-line argument as an error line quotes it: on one line (a newline or
+    other control character shown escaped, as \\n) and cut short with "..." when long,
+    so that a 5,000-digit value does not make a 5 KB line."""
+    text = "".join(
+        ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text
+    )
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def parse_override(item: str) -> Override:
     """'key.path=value' (a --set argument) as an Override; the value is read as YAML."""
     key_text, sep, value_text = item.partition("=")
     key = tuple(part.strip() for part in key_text.split("."))
+    where = f"--set {echoed(item)}"
     if not sep or not all(key):
-        raise ConfigError(
-            f"--set {item}: expected key.path=value, for example --set train.epochs=5"
-        )
+        raise ConfigError(f"{where}: expected key.path=value, for example --set train.epochs=5")
     try:
         value = parse_value(value_text)
     except ConfigError as exc:
-        raise ConfigError(f"--set {item}: {str(exc).split(': ', 1)[1]}") from None
+        # parse_yaml's "--set:LINE: problem": a value is one argument, its line is noise
+        problem = str(exc).split(": ", 1)[1]
+        raise ConfigError(f"{where}: {echoed(problem, 200)}") from None
     if value is None:
-        raise ConfigError(f"--set {item}: the value is empty; write key.path=value")
-    return Override(key, value, f"--set {item}")
+        raise ConfigError(f"{where}: the value is empty; write key.path=value")
+    return Override(key, value, where)
 
 
 def apply_overrides(

@@ -137,3 +137,45 @@ def test_a_book_pickle_key_is_described_without_a_repr(tmp_path):
     path.write_bytes(pickle.dumps({"W1": None}))
     with pytest.raises(DataError, match=r"but 'W1' holds null \(no value\)$"):
         read_param_pickle(path)
+
+
+def test_a_set_value_with_a_newline_stays_on_one_line(cli, write_config):
+    path = write_config(HEAD)
+    result = cli("check", str(path), "--set", "train.epochs=a\nb")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "error: --set train.epochs=a\\nb: train.epochs: got 'a b'; "
+        "input should be a valid integer\n"
+    )
+    result = cli("check", str(path), "--set", "train.epochs=[1,\n")
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1
+    assert result.stderr.startswith("error: --set train.epochs=[1,\\n: malformed YAML: ")
+
+
+@pytest.mark.parametrize("value", ["9" * 5000, "x" + "9" * 5000])
+def test_a_long_set_value_is_echoed_cut_short(cli, write_config, value):
+    result = cli("check", str(write_config(HEAD)), "--set", f"train.epochs={value}")
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1
+    assert result.stderr.startswith("error: --set train.epochs=" + value[:30])
+    assert len(result.stderr) < 300, len(result.stderr)
+    assert "...: " in result.stderr
+
+
+@pytest.mark.parametrize("name", ["a b", "a/b"])
+def test_train_name_is_blamed_on_name_with_its_rule_in_words(cli, write_config, name):
+    result = cli("train", str(write_config(HEAD)), "--name", name, "--quiet")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"error: --name {name}: name: got '{name}'; a name is letters, digits, '.', '_' "
+        "and '-', starting with a letter or digit (no spaces or '/'): it names the run's "
+        "folder\n"
+    )
+    assert not (cli.runs_dir.exists() and any(cli.runs_dir.iterdir()))
+
+
+def test_train_shortcut_options_are_blamed_as_typed(cli, write_config):
+    result = cli("train", str(write_config(HEAD)), "--epochs", "0", "--quiet")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: --epochs 0: train.epochs: got 0; ")
+    result = cli("check", str(write_config(HEAD)), "--set", "name=a b")
+    assert result.stderr.startswith("error: --set name=a b: name: got 'a b'; a name is ")
