@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dlzero_cli.config.schema import kind_of
+from dlzero_cli.config.schema import kind_of, shown
 from dlzero_cli.engine.network import Sequential
 from dlzero_cli.errors import DataError, describe_exception
 
@@ -153,7 +153,7 @@ def read_param_pickle(path: Path) -> dict[str, np.ndarray]:
     for name, value in params.items():
         if not isinstance(name, str) or not isinstance(value, np.ndarray):
             raise DataError(
-                f"{path}: expected a dict of name -> NumPy array, but {name!r} holds "
+                f"{path}: expected a dict of name -> NumPy array, but {shown(name)} holds "
                 f"{kind_of(value)}"
             )
         if value.dtype.kind not in _REAL_KINDS or value.dtype.fields is not None:
@@ -186,7 +186,7 @@ def load_book_params(network: Sequential, params: dict[str, np.ndarray], source:
     extra = sorted(set(params) - expected)
     if missing or extra:
         raise DataError(
-            f"{source}: holds {', '.join(sorted(params))}; the config's layers need "
+            f"{source}: holds {', '.join(sorted(params)) or 'no arrays'}; the config's layers need "
             f"{', '.join(sorted(expected))}"
             + (f" (missing {', '.join(missing)})" if missing else "")
             + (f" (unexpected {', '.join(extra)})" if extra else "")

@@ -92,13 +92,23 @@ def train_command(
     `dlzero check CONFIG` estimates memory and time first.
     """
     from dlzero_cli.config import load_config
+    from dlzero_cli.config.source import Override
     from dlzero_cli.errors import UsageError
     from dlzero_cli.runs.folder import RunFolder
     from dlzero_cli.runs.lifecycle import resume_run, train_from_config
 
-    overrides = list(set_)
-    shortcuts = {"train.epochs": epochs, "seed": seed, "name": name, "data.limit": limit}
-    overrides += [f"{key}={value}" for key, value in shortcuts.items() if value is not None]
+    overrides: list[str | Override] = list(set_)
+    shortcuts = {
+        "--epochs": ("train.epochs", epochs),
+        "--seed": ("seed", seed),
+        "--name": ("name", name),
+        "--limit": ("data.limit", limit),
+    }
+    overrides += [  # blamed on the option as typed, not on a --set nobody wrote
+        Override.from_option(option, key, value)
+        for option, (key, value) in shortcuts.items()
+        if value is not None
+    ]
     if restart and resume is None:
         raise UsageError("--restart starts a run over in its folder: give it with --resume RUN")
     if resume is not None:

@@ -24,7 +24,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, create_model
 
-from dlzero_cli.config.schema import describe_error, registered
+from dlzero_cli.config.schema import describe_error, registered, shown
 from dlzero_cli.engine.activations import ACTIVATIONS
 from dlzero_cli.engine.declaration import Setting, ShapeError
 from dlzero_cli.engine.layers import LAYERS, Layer
@@ -98,7 +98,7 @@ def split_entry(entry: Any, path: Path) -> tuple[str, Any]:
     else:
         raise LayerProblem(
             path,
-            f"got {entry!r}; write a layer name like relu, or one mapping like {{dense: 100}} "
+            f"got {shown(entry)}; write a layer name like relu, or one mapping like {{dense: 100}} "
             "or {conv: {filters: 30, kernel: 5}}",
         )
     if name not in LAYERS:
@@ -114,7 +114,7 @@ def parse_settings(name: str, raw: Any, path: Path) -> dict[str, Any]:
         if kind.shorthand is None:
             raise LayerProblem(
                 path + (name,),
-                f"got {raw!r}; {name} takes settings "
+                f"got {shown(raw)}; {name} takes settings "
                 f"{', '.join(model.model_fields) or '(none)'} as a mapping",
             )
         raw = {kind.shorthand: raw}

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from dlzero_cli.config import footprint
 from dlzero_cli.config.layers import Compiled, LayerProblem, TooLarge, compile_layers
-from dlzero_cli.config.schema import Config, KeyPath, describe_error, kind_of
+from dlzero_cli.config.schema import Config, KeyPath, describe_error, kind_of, shown
 from dlzero_cli.config.source import ConfigSource
 from dlzero_cli.data.catalog import DATASETS, Dataset
 from dlzero_cli.engine.activations import ACTIVATIONS
@@ -155,7 +155,7 @@ def consistency_problems(config: Config) -> Iterable[tuple[KeyPath, str]]:
     family = LOSSES.get(loss)
     if output not in family.by_output:
         other = ", or loss cross_entropy" if loss != "cross_entropy" else ""
-        message = f"got {loss!r}, which cannot follow output {output!r}; use output "
+        message = f"got {shown(loss)}, which cannot follow output {shown(output)}; use output "
         yield ("loss",), message + " or ".join(family.outputs()) + other
     if output == "softmax" and dataset.classes < 2:
         yield ("model", "output"), "softmax needs at least two classes"
@@ -163,7 +163,7 @@ def consistency_problems(config: Config) -> Iterable[tuple[KeyPath, str]]:
         section = getattr(config.train, key)
         takes = ", ".join(section.defaults())
         for stray in section.stray():
-            message = f"not a setting of {key} {section.name!r}, which takes: {takes}"
+            message = f"not a setting of {key} {shown(section.name)}, which takes: {takes}"
             yield ("train", key, stray), message
     warmup, epochs = config.train.schedule.warmup_epochs, config.train.epochs
     if warmup >= epochs:
@@ -172,7 +172,7 @@ def consistency_problems(config: Config) -> Iterable[tuple[KeyPath, str]]:
     stopping = config.train.early_stopping
     if stopping is not None and stopping.metric.startswith("val_") and not config.data.validation:
         message = (
-            f"got {stopping.metric!r}, but data.validation is 0; hold out validation data "
+            f"got {shown(stopping.metric)}, but data.validation is 0; hold out validation data "
             "(data.validation: 0.1) or stop on a train_ metric"
         )
         yield ("train", "early_stopping", "metric"), message
@@ -231,7 +231,7 @@ def layer_problems(config: Config, dataset: Dataset) -> Iterable[tuple[KeyPath, 
         size = dataset.input_size
         yield (
             layers_key,
-            f"first size {model.layers[0]} does not match dataset {dataset.name!r}, whose "
+            f"first size {model.layers[0]} does not match dataset {shown(dataset.name)}, whose "
             f"inputs have {size} values ({shape}); start the layers with {size}",
         )
         return
@@ -260,7 +260,7 @@ def layer_problems(config: Config, dataset: Dataset) -> Iterable[tuple[KeyPath, 
             key = ("model", "activation") if model.is_shorthand else (*layers_key, index)
             yield (
                 key,
-                f"got {entry!r}; its derivative is zero almost everywhere, so gradient "
+                f"got {shown(entry)}; its derivative is zero almost everywhere, so gradient "
                 "descent cannot train through it; use sigmoid or relu",
             )
             break
@@ -300,7 +300,7 @@ def _output_problems(
         sizes = " or ".join(map(str, allowed))
         yield (
             last_key,
-            f"last size {units} does not match dataset {dataset.name!r}, which has "
+            f"last size {units} does not match dataset {shown(dataset.name)}, which has "
             f"{dataset.classes} classes; end the layers with {sizes} for output "
-            f"{model.output!r}",
+            f"{shown(model.output)}",
         )

@@ -7,6 +7,8 @@ turns one pydantic error into the text after `file:line: key:` in an error line.
 
 from __future__ import annotations
 
+import datetime
+import math
 import re
 import typing
 from collections.abc import Callable
@@ -43,7 +45,7 @@ def registered(registry: Registry[Any], nullable: bool = False) -> Callable[[Any
         if name is None and nullable:
             return name
         if name not in registry:
-            raise ValueError(f"got {name!r}; {registry.choices_hint(name)}")
+            raise ValueError(f"got {shown(name)}; {registry.choices_hint(name)}")
         return name
 
     return check
@@ -60,11 +62,11 @@ def _parse_layers(value: Any) -> tuple[Any, ...]:
         return tuple(value)
     else:
         raise ValueError(
-            f"got {value!r}; write the layer sizes from input to output like 64-50-100-10, "
+            f"got {shown(value)}; write the layer sizes from input to output like 64-50-100-10, "
             "or a layer list like [{conv: {filters: 30, kernel: 5}}, relu, {dense: 10}]"
         )
     if min(sizes) < 1:
-        raise ValueError(f"got {value!r}; every layer size must be >= 1")
+        raise ValueError(f"got {shown(value)}; every layer size must be >= 1")
     return sizes
 
 
@@ -81,12 +83,17 @@ def _parse_validation(value: Any) -> float | int:
     if type(value) is int and value >= 0:
         return value
     raise ValueError(
-        f"got {value!r}; use a fraction of the training split in [0, 1) like 0.1, "
+        f"got {shown(value)}; use a fraction of the training split in [0, 1) like 0.1, "
         "or a whole number of samples like 500"
     )
 
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+# NAME_PATTERN in words, for error lines (a regex is no answer to "what may I write?")
+NAME_RULE = (
+    "a name is letters, digits, '.', '_' and '-', starting with a letter or digit "
+    "(no spaces or '/'): it names the run's folder"
+)
 
 
 class Section(BaseModel):
@@ -303,14 +310,52 @@ def describe_error(error: dict[str, Any]) -> str:
         return f"got {shown(error['input'])}; write a section of keys here ({keys})"
     if kind == "dict_type":
         return f"got {shown(error['input'])}; write a mapping here, like {{1: he}}"
+    if kind == "string_pattern_mismatch" and error["ctx"]["pattern"] == NAME_PATTERN:
+        return f"got {shown(error['input'])}; {NAME_RULE}"
     message = error["msg"]
     return f"got {shown(error['input'])}; {message[0].lower()}{message[1:]}"
 
 
 def shown(value: Any, limit: int = 80) -> str:
-    """A value as an error line quotes it: its repr, cut short when long."""
-    text = repr(value)
+    """A value as an error line quotes it: as YAML would write it (true, null, .nan,
+    [1, 'a'], a date as 2001-12-14), never a Python repr, on one line and cut short
+    when long."""
+    if isinstance(value, datetime.date):  # YAML 1.1 reads 2001-12-14 unquoted as a date
+        return kind_of(value)
+    text = _as_yaml(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _as_yaml(value: Any) -> str:
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return ".nan"
+        if math.isinf(value):
+            return ".inf" if value > 0 else "-.inf"
+        return repr(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, (datetime.date, datetime.time)):
+        return value.isoformat(sep=" ") if isinstance(value, datetime.datetime) else str(value)
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''").replace("\n", "\\n") + "'"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_as_yaml(k)}: {_as_yaml(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_as_yaml(item) for item in value) + "]"
+    if isinstance(value, (set, frozenset)):
+        return "{" + ", ".join(sorted(_as_yaml(item) for item in value)) + "}"
+    if isinstance(value, bytes):
+        return f"{len(value)} bytes"
+    if isinstance(value, np.ndarray):
+        return f"an array of shape {value.shape}"
+    return "a value YAML cannot write"
 
 
 def kind_of(value: Any) -> str:
@@ -326,8 +371,16 @@ def kind_of(value: Any) -> str:
         return "a list"
     if isinstance(value, bool):
         return "true/false"
+    if value is None:
+        return "null (no value)"
     if isinstance(value, (int, float)):
-        return f"the number {value!r}"
-    if isinstance(value, (str, bytes)):
+        return f"the number {_as_yaml(value)}"
+    if isinstance(value, datetime.datetime):
+        return f"the date and time {_as_yaml(value)}"
+    if isinstance(value, datetime.date):
+        return f"the date {_as_yaml(value)}"
+    if isinstance(value, str):
         return f"the text {shown(value, 40)}"
+    if isinstance(value, bytes):
+        return f"binary data ({len(value)} bytes)"
     return f"the value {shown(value, 40)}"

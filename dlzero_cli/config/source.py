@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from dlzero_cli.config.schema import is_section, kind_of
+from dlzero_cli.config.schema import is_section, kind_of, shown
 from dlzero_cli.errors import ConfigError
 
 KeyPath = tuple[str | int, ...]
@@ -70,6 +70,14 @@ MAX_VALUES = 10_000  # values after aliases are expanded: the "billion laughs" b
 MAX_INT_DIGITS = 100  # Python refuses int() of more than 4,300 digits with a traceback
 
 
+_PLAIN_TAGS = frozenset(
+    f"tag:yaml.org,2002:{name}" for name in ("map", "seq", "str", "int", "float", "bool", "null")
+)
+
+
+_NOT_NAMES = {"tag:yaml.org,2002:null": "null", "tag:yaml.org,2002:bool": "true/false"}
+
+
 class _Refused(yaml.MarkedYAMLError):
     """A file the bounded loader will not read further: `problem` at `problem_mark`."""
 
@@ -117,7 +125,21 @@ class _Loader(yaml.SafeLoader):
                     )
                 self._count(self._sizes[id(target)], event.start_mark)
             return super().compose_node(parent, index)
-        mark = self.peek_event().start_mark
+        event = self.peek_event()
+        mark = event.start_mark
+        tag = getattr(event, "tag", None)
+        if tag is not None and tag not in _PLAIN_TAGS and tag != "!":
+            # An explicit tag, even one the safe loader knows (!!binary, !!set,
+            # !!timestamp, !!omap): refused at its line like any other, so that a config
+            # only ever holds plain values. An unquoted 2001-12-14 (no tag) is still
+            # read as YAML 1.1's date, and described as one.
+            raise _Refused(
+                None,
+                None,
+                f"the tag {_short_tag(tag)} is not allowed; a config holds plain values "
+                "only (mappings, lists, text, numbers, true/false)",
+                mark,
+            )
         if self._depth >= MAX_DEPTH:
             raise _Refused(
                 None, None, f"nested more than {MAX_DEPTH} levels deep; a config needs a few", mark
@@ -156,7 +178,7 @@ class _Loader(yaml.SafeLoader):
             return super().construct_object(node, deep)
         except (ValueError, TypeError, OverflowError) as exc:  # e.g. a date 2024-13-45
             raise _Refused(
-                None, None, f"cannot read {node.value!r}: {exc}", node.start_mark
+                None, None, f"cannot read {shown(node.value)}: {exc}", node.start_mark
             ) from None
 
 
@@ -228,6 +250,13 @@ def _record_lines(node: yaml.Node, prefix: KeyPath, lines: dict[KeyPath, int], p
                     f"{'.'.join(map(str, prefix)) or '(top level)'}: a key must be a name, "
                     "not a list or mapping"
                 )
+            if key_node.tag in _NOT_NAMES:  # `null: 2`, `~: 2`, `true: 2` read as no name
+                raise ConfigError(
+                    f"{path}:{key_node.start_mark.line + 1}: "
+                    f"{'.'.join(map(str, prefix)) or '(top level)'}: a key must be a name, "
+                    f"not {_NOT_NAMES[key_node.tag]} ('{key}' reads as one; quote it to mean "
+                    "the word)"
+                )
             if key in seen:
                 raise ConfigError(
                     f"{path}:{key_node.start_mark.line + 1}: "
@@ -235,6 +264,13 @@ def _record_lines(node: yaml.Node, prefix: KeyPath, lines: dict[KeyPath, int], p
                 )
             seen.add(key)
             lines[prefix + (key,)] = key_node.start_mark.line + 1
+            if key_node.tag == "tag:yaml.org,2002:int":
+                # The data holds `1: he` under the number 1: an error about it names
+                # the number, and must find the same line as the text "1" would.
+                try:
+                    lines[prefix + (int(key.replace("_", ""), 0),)] = key_node.start_mark.line + 1
+                except ValueError:
+                    pass  # 0o17 or 1:30 forms; such a key keeps only its text's line
             _record_lines(value_node, prefix + (key,), lines, path)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
@@ -254,28 +290,50 @@ def parse_value(text: str) -> Any:
 @dataclass(frozen=True)
 class Override:
     """One value set over a config's: its key path, its value, and where it was given
-    (`--set key=value`, or `file:line` for one read from another file)."""
+    (`--set key=value`, `--name NAME` for a command's shortcut option, or `file:line`
+    for one read from another file)."""
 
     key: tuple[str, ...]
     value: Any
     where: str
+
+    @classmethod
+    def from_option(cls, option: str, key: str, value: Any) -> Override:
+        """A command's shortcut option (`--name a`, `--epochs 5`) for `key`, blamed on
+        the option as it was typed, not on a --set nobody wrote. The value is taken as
+        given (typer already made it an int or a text)."""
+        return cls(tuple(key.split(".")), value, f"{option} {echoed(str(value))}")
+
+
+ECHO_CHARS = 60  # an argument quoted back in an error line is cut to about this
+
+
+def echoed(text: str, limit: int = ECHO_CHARS) -> str:
+    """A command-line argument as an error line quotes it: on one line (a newline or
+    other control character shown escaped, as \\n) and cut short with "..." when long,
+    so that a 5,000-digit value does not make a 5 KB line."""
+    text = "".join(
+        ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text
+    )
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def parse_override(item: str) -> Override:
     """'key.path=value' (a --set argument) as an Override; the value is read as YAML."""
     key_text, sep, value_text = item.partition("=")
     key = tuple(part.strip() for part in key_text.split("."))
+    where = f"--set {echoed(item)}"
     if not sep or not all(key):
-        raise ConfigError(
-            f"--set {item}: expected key.path=value, for example --set train.epochs=5"
-        )
+        raise ConfigError(f"{where}: expected key.path=value, for example --set train.epochs=5")
     try:
         value = parse_value(value_text)
     except ConfigError as exc:
-        raise ConfigError(f"--set {item}: {str(exc).split(': ', 1)[1]}") from None
+        # parse_yaml's "--set:LINE: problem": a value is one argument, its line is noise
+        problem = str(exc).split(": ", 1)[1]
+        raise ConfigError(f"{where}: {echoed(problem, 200)}") from None
     if value is None:
-        raise ConfigError(f"--set {item}: the value is empty; write key.path=value")
-    return Override(key, value, f"--set {item}")
+        raise ConfigError(f"{where}: the value is empty; write key.path=value")
+    return Override(key, value, where)
 
 
 def apply_overrides(

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from dlzero_cli.config.schema import shown
 from dlzero_cli.engine.registry import Registry
 
 
@@ -34,10 +35,18 @@ def _bounds(args: Any, name: str, kind: type | tuple[type, ...] = (int, float)) 
     numbers = isinstance(args, list) and len(args) == 2
     if not numbers or not all(isinstance(v, kind) and not isinstance(v, bool) for v in args):
         what = "integers" if kind is int else "numbers"
-        raise ValueError(f"got {args!r}; {name} takes two {what} [low, high]")
+        raise ValueError(f"got {shown(args)}; {name} takes two {what} [low, high]")
     low, high = args
+    if not all(math.isfinite(v) for v in args):
+        # .nan compares false with everything, so "low must be below high" would
+        # suggest swapping the bounds, which cannot help.
+        raise ValueError(
+            f"got {shown(args)}; {name} bounds must be finite numbers, not .nan or .inf"
+        )
     if not low < high:
-        raise ValueError(f"got {args!r}; low must be below high, as in [{high}, {low}]")
+        raise ValueError(
+            f"got {shown(args)}; low must be below high, as in [{shown(high)}, {shown(low)}]"
+        )
     return low, high
 
 
@@ -53,7 +62,7 @@ class LogUniform(Distribution):
         low, high = _bounds(args, "loguniform")
         if low <= 0:
             raise ValueError(
-                f"got {args!r}; loguniform bounds must be positive (a log scale has no 0 "
+                f"got {shown(args)}; loguniform bounds must be positive (a log scale has no 0 "
                 f"or negatives), e.g. [{high / 1e4:g}, {high:g}]"
             )
         return cls(float(low), float(high))
@@ -109,7 +118,7 @@ class Choice(Distribution):
     @classmethod
     def parse(cls, args: Any) -> Choice:
         if not isinstance(args, list) or not args:
-            raise ValueError(f"got {args!r}; choice takes a non-empty list of values")
+            raise ValueError(f"got {shown(args)}; choice takes a non-empty list of values")
         return cls(tuple(args))
 
     def draw(self, rng: np.random.Generator) -> Any:

@@ -45,7 +45,7 @@ from dlzero_cli.config.loading import (
     shipped_sweeps,
 )
 from dlzero_cli.config.rules import validation_error
-from dlzero_cli.config.schema import NAME_PATTERN, kind_of
+from dlzero_cli.config.schema import NAME_PATTERN, kind_of, shown
 from dlzero_cli.config.source import ConfigSource, Override, parse_yaml
 from dlzero_cli.engine.registry import did_you_mean
 from dlzero_cli.errors import ConfigError
@@ -92,7 +92,7 @@ SweepName = Annotated[str, Field(pattern=NAME_PATTERN, max_length=60)]
 def _metric(name: str) -> str:
     if name not in METRICS:
         raise ValueError(
-            f"got {name!r}; a trial records {', '.join(METRICS)}{did_you_mean(name, METRICS)}"
+            f"got {shown(name)}; a trial records {', '.join(METRICS)}{did_you_mean(name, METRICS)}"
         )
     return name
 
@@ -187,7 +187,7 @@ def load_sweep(name_or_path: str, base_path: Path | None = None) -> Sweep:
         # The file's name stands in for `name:` and names the sweep's folder: the same
         # rule as a written name, said before anything is created.
         raise ConfigError(
-            f"{path}: the sweep is named after its file, {name!r}, which is not a valid "
+            f"{path}: the sweep is named after its file, {shown(name)}, which is not a valid "
             "folder name (at most 60 letters, digits, '.', '_', '-', starting with a letter "
             "or digit); add `name: ...` to the file or rename it"
         )
@@ -216,7 +216,7 @@ def _resolve_base(base: str, sweep_path: Path, source: ConfigSource) -> Path:
         stem = Path(base).name.removesuffix(".yaml").removesuffix(".yml")
         raise source.error(
             ("base",),
-            f"got {base!r}: no such config file (beside the sweep file or from the current "
+            f"got {shown(base)}: no such config file (beside the sweep file or from the current "
             f"folder) or shipped config; `dlzero configs` lists the shipped ones"
             f"{did_you_mean(stem, list(shipped_configs()))}",
         ) from None
@@ -240,7 +240,7 @@ def _dimension(key: str, value: Any, source: ConfigSource) -> Dimension:
     if isinstance(value, dict):
         if len(value) != 1:
             raise fail(
-                f"got {value!r}; give one distribution, e.g. {{loguniform: [1.0e-4, 1.0e-1]}}"
+                f"got {shown(value)}; give one distribution, e.g. {{loguniform: [1.0e-4, 1.0e-1]}}"
             )
         [(name, args)] = value.items()
         if name not in DISTRIBUTIONS:
@@ -250,7 +250,7 @@ def _dimension(key: str, value: Any, source: ConfigSource) -> Dimension:
         except ValueError as exc:
             raise fail(str(exc)) from None
     raise fail(
-        f"got {value!r}; give a list of values (a grid axis) or a distribution: "
+        f"got {shown(value)}; give a list of values (a grid axis) or a distribution: "
         f"{{{DISTRIBUTIONS.names()[0]}: [low, high]}}, or one of {', '.join(DISTRIBUTIONS)}"
     )
 
@@ -340,7 +340,7 @@ def plan_sweep(sweep: Sweep, draws: int | None = None) -> SweepPlan:
         if sweep.metric.startswith("val_") and not config.data.validation:
             raise sweep.source.error(
                 ("metric",),
-                f"got {sweep.metric!r}, but the base config holds out no validation data "
+                f"got {shown(sweep.metric)}, but the base config holds out no validation data "
                 "(data.validation: 0); hold some out or choose a train_ or test_ metric",
             )
         planned.append(PlannedTrial(trial, config.to_dict(), config.data.dataset))

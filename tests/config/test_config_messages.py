@@ -131,6 +131,6 @@ def test_kind_of_words_every_value_a_file_may_hold_without_class_names():
     assert kind_of(np.float64(0.1)) == "the number 0.1"
     assert kind_of(np.zeros((2, 3))) == "an array of shape (2, 3)"
     assert kind_of((1, 2)) == "a list" and kind_of([1]) == "a list"
-    assert kind_of(b"ab") == "the text b'ab'"
+    assert kind_of(b"ab") == "binary data (2 bytes)"
     assert kind_of(np.bool_(True)) == "true/false"
     assert kind_of({"a": 1}) == "a mapping"
