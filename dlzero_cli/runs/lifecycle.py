@@ -259,6 +259,18 @@ def _train(
             problems.append(WriteError(what, exc))
         return False
 
+    def draw(problems: list[DlzeroError], plot, path: Path) -> None:
+        """Draw one figure of the way out; any failure of the drawing (matplotlib's own
+        errors included) is one recorded problem, never a crash that leaves `running`."""
+        try:
+            plot()
+        except DlzeroError as exc:
+            problems.append(exc)
+        except OSError as exc:
+            problems.append(WriteError(path, exc))
+        except Exception as exc:
+            problems.append(RunError(f"{path}: cannot draw: {type(exc).__name__}: {exc}"))
+
     def finish(
         status: str,
         problems: list[DlzeroError],
@@ -270,10 +282,10 @@ def _train(
         that completed but could not write all its files ends `failed` (resumable: its
         checkpoint has every epoch, and resuming writes the rest)."""
         attempt(problems, checkpoint.flush, str(folder.checkpoint_path))
-        attempt(
+        draw(
             problems,
             lambda: folder.write_curves(state.history, f"{config.name} ({status})"),
-            str(folder.curves_path),
+            folder.curves_path,
         )
         wall = time.perf_counter() - started
         trained = (len(state.history) - (summary.resumed_from_epoch or 0)) * len(splits["train"])
@@ -324,10 +336,10 @@ def _train(
         attempt(problems, lambda: folder.write_weights(model, state.best), str(folder.weights_path))
         if probe is not None:
             title = f"{config.name}: hidden activations after epoch {state.epoch}"
-            attempt(
+            draw(
                 problems,
                 lambda: folder.write_activations(hidden_activations(model.network, probe.x), title),
-                str(folder.activations_path),
+                folder.activations_path,
             )
 
     val = splits["val"] if len(splits["val"]) else None
@@ -357,11 +369,6 @@ def _train(
             callbacks=callbacks, optimizer=optimizer, state=state, checkpoint=checkpoint,
             probe=probe,
         )  # fmt: skip
-        # Past the last epoch: a Ctrl-C from here on still ends `interrupted`.
-        save_weights(problems)
-        if state.best is not None:
-            model.restore(state.best)  # the test score is the best epoch's
-        test = evaluate(model, splits["test"], batch_size=config.train.batch_size)
     except TrainingDiverged as exc:
         with signals_deferred() as caught:
             if state.epoch > 0:  # fit left the last finite epoch's weights in the model
@@ -399,10 +406,30 @@ def _train(
             raise RunInterrupted(folder, final.status, tuple(map(str, problems))) from exc
         raise
 
+    # Past the last epoch: the finishing phase (weight files, figures, the test score,
+    # the final files) runs with signals deferred as one whole. A Ctrl-C that landed
+    # in the middle of it (say while matplotlib is first imported) would break what is
+    # left to draw and could leave the status at `running`.
+    failure: BaseException | None = None
     with signals_deferred() as caught:
-        final = finish("completed", problems, test=Score(test.loss, test.accuracy))
-    if caught:  # a signal while the files were written: exit 130, the status as written
-        raise RunInterrupted(folder, final.status, tuple(map(str, problems)))
+        try:
+            save_weights(problems)
+            if state.best is not None:
+                model.restore(state.best)  # the test score is the best epoch's
+            test = evaluate(model, splits["test"], batch_size=config.train.batch_size)
+        except KeyboardInterrupt as exc:  # raised outright, not by a signal
+            failure = exc
+            final = finish("interrupted", problems)
+        except Exception as exc:
+            failure = exc
+            final = finish("failed", problems, error=f"{type(exc).__name__}: {exc}")
+        else:
+            final = finish("completed", problems, test=Score(test.loss, test.accuracy))
+    if caught or isinstance(failure, KeyboardInterrupt):
+        # a signal while the files were written: exit 130, the status as written
+        raise RunInterrupted(folder, final.status, tuple(map(str, problems))) from failure
+    if failure is not None:
+        raise failure
     if problems:  # the first file that could not be written: one line, exit 1
         raise problems[0]
     slowdown = None
