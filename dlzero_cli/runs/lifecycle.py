@@ -223,8 +223,10 @@ def _train(
     model.normalizer.fit(splits["train"].x)
     optimizer = make_optimizer(model, config.train)
     state = TrainState()
+    measured = None  # the diagnostics rows the checkpoint has (None: an older one)
     if previous is not None:
-        state = restore_checkpoint(folder, model, optimizer, rng)
+        restored = restore_checkpoint(folder, model, optimizer, rng)
+        state, measured = restored.state, restored.diagnostics
     now = utc_now().isoformat()
     summary = Summary(
         name=config.name,
@@ -239,7 +241,9 @@ def _train(
         resumed_at=(*previous.resumed_at, now) if previous else (),
         resumed_from_epoch=state.epoch if previous else None,
     )
-    probe = _probe(folder, loaded, model, splits["train"], state.epoch, previous is not None)
+    probe = _probe(
+        folder, loaded, model, splits["train"], state.epoch, previous is not None, measured
+    )
     # The best weights travel in the checkpoint; weights.npz is written once, at the
     # end (or when stopped), not re-synced to disk at every improvement.
     checkpoint = Checkpointer(folder, model, rng, probe.rows if probe else None)
@@ -445,14 +449,19 @@ def _probe(
     train: Arrays,
     epoch: int,
     resumed: bool,
+    measured: tuple[DiagnosticRow, ...] | None,
 ) -> Probe | None:
     """The run's diagnostics probe (None when train.diagnostics is off); a resumed run
-    keeps the rows of the epochs its checkpoint has."""
+    keeps the rows of the epochs its checkpoint has: `measured`, the checkpoint's own
+    (diagnostics.csv may have missed some: a full disk), or for a checkpoint of an
+    older dlzero, diagnostics.csv's."""
     config = loaded.config
     if not config.train.diagnostics or not len(train):
         return None
     rows: list[DiagnosticRow] = []
-    if resumed and folder.has_diagnostics():
+    if measured is not None:
+        rows = [row for row in measured if row.epoch <= epoch]
+    elif resumed and folder.has_diagnostics():
         rows = [row for row in folder.read_diagnostics() if row.epoch <= epoch]
     x = model.prepare(train.x[diagnostic_indices(len(train), config.seed)])
     return Probe(model.network, x, config.train.epochs, rows)
