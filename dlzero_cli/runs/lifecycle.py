@@ -35,6 +35,7 @@ from dlzero_cli.evaluation import Evaluation, evaluate
 from dlzero_cli.model import (
     Model,
 )
+from dlzero_cli.pretrained import book_names
 from dlzero_cli.runs.checkpoints import Checkpointer, restore_checkpoint
 from dlzero_cli.runs.documents import RESUMABLE, Environment, Outcome, Score, Summary
 from dlzero_cli.runs.folder import RunFolder, utc_now
@@ -220,6 +221,7 @@ def _train(
     dataset = DATASETS.get(config.data.dataset)
     rng = np.random.default_rng(config.seed)
     model = Model.from_config(config, dataset, rng)
+    _refuse_non_finite_start(loaded, model)
     model.normalizer.fit(splits["train"].x)
     optimizer = make_optimizer(model, config.train)
     state = TrainState()
@@ -440,6 +442,21 @@ def _train(
     if config.train.gradient == "numerical":
         slowdown = numerical_slowdown(loaded, splits["train"], state.history)
     return TrainResult(folder, state.history, test, final, slowdown)
+
+
+def _refuse_non_finite_start(loaded: LoadedConfig, model: Model) -> None:
+    """ConfigError, naming the setting, when the network's initial weights are not
+    finite: model.init_std (the only scale a config gives an initialiser, for `std`
+    layers whether chosen by model.init or model.init_by_layer) beyond the dtype's
+    range. Checked before anything is written."""
+    bad = model.live_weights().non_finite()
+    if bad:
+        names = book_names(model.network)
+        raise loaded.source.error(
+            ("model", "init_std"),
+            f"{loaded.config.model.init_std:g} is too large: the initial weights are not "
+            f"finite ({', '.join(names.get(name, name) for name in bad[:3])})",
+        )
 
 
 def _probe(
