@@ -377,15 +377,15 @@ def _train(
         )  # fmt: skip
     except TrainingDiverged as exc:
         with signals_deferred() as caught:
-            if state.epoch > 0:  # fit left the last finite epoch's weights in the model
+            if state.epoch > 0:  # fit left the last completed epoch's weights in the model
                 save_weights(problems)
                 where = (
-                    f"the last finite weights are epoch {state.epoch}'s, in "
+                    f"the last completed epoch's weights (epoch {state.epoch}) are in "
                     f"{folder.last_path} (the best epoch's, {state.best_epoch}, in "
                     f"{folder.weights_path})"
                 )
-            else:
-                where = "no epoch completed with finite weights, so no weight file was written"
+            else:  # the initial weights were finite, but are no epoch's
+                where = "no epoch completed, so no weight file was written"
             final = finish("diverged", problems, error=exc.detail)
         if caught:  # Ctrl-C while it was recorded: exit 130, the status stays `diverged`
             raise RunInterrupted(folder, final.status, tuple(map(str, problems))) from exc
