@@ -115,7 +115,9 @@ def train_command(
         say_latest(folder)
         batch = folder.read_config().config.train.batch_size
         _run(
-            lambda callbacks: resume_run(folder, callbacks, data_dir, threads, restart),
+            lambda callbacks: resume_run(
+                folder, callbacks, data_dir, threads, restart, note=report_note
+            ),
             quiet,
             batch,
         )

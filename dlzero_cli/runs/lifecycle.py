@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -136,14 +137,17 @@ def resume_run(
     data_dir: Path | None = None,
     threads: int | None = None,
     restart: bool = False,
+    note: Callable[[str], None] | None = None,
 ) -> TrainResult:
     """Continue an interrupted run in its own folder from its last checkpoint.
 
     Without `threads`, a run whose manifest asked for a BLAS thread count continues
     with that count, so that it ends as an uninterrupted run would. The checkpoint is
-    the source of truth: a corrupt summary.json does not stop a resume, a missing
-    checkpoint does (RunError) unless `restart`, which trains the run again from epoch 1
-    in the same folder. RunLocked when another process is training the folder.
+    the source of truth: a corrupt summary.json does not stop a resume, nor does one
+    that says the run finished while its checkpoint says it did not (`note` is told);
+    a missing checkpoint does (RunError) unless `restart`, which trains the run again
+    from epoch 1 in the same folder. RunLocked when another process is training the
+    folder.
     """
     folder.refuse_newer_format()
     with folder.lock():
@@ -153,10 +157,18 @@ def resume_run(
         except RunError as exc:
             previous, damaged = None, exc  # the checkpoint says where the run stands
         if previous is not None and previous.status not in RESUMABLE:
-            raise RunError(
-                f"{folder.path}: status is {previous.status!r}; only a run that is "
-                f"{', '.join(RESUMABLE[:-1])} or {RESUMABLE[-1]} can be resumed"
-            )
+            unfinished = _unfinished_epochs(folder)
+            if unfinished is None:
+                raise RunError(
+                    f"{folder.path}: status is {previous.status!r}; only a run that is "
+                    f"{', '.join(RESUMABLE[:-1])} or {RESUMABLE[-1]} can be resumed"
+                )
+            if note is not None:
+                note(
+                    f"{folder.summary_path} says {previous.status!r}, but its checkpoint "
+                    f"is at epoch {unfinished[0]} of {unfinished[1]}: resuming from the "
+                    "checkpoint"
+                )
         if not restart and not folder.has_checkpoint():
             raise RunError(
                 f"{folder.checkpoint_path}: missing, so the run cannot continue where it "
@@ -192,6 +204,21 @@ def resume_run(
         with blas_threads(threads):
             environment = current_environment(threads)
             return _train(folder, loaded, splits, callbacks or RunCallbacks(), origin, environment)
+
+
+def _unfinished_epochs(folder: RunFolder) -> tuple[int, int] | None:
+    """(epoch, of epochs) when the run's checkpoint says it has epochs left to train;
+    None when it finished (or stopped early), or there is no readable checkpoint."""
+    if not folder.has_checkpoint():
+        return None
+    try:
+        state = folder.read_checkpoint().state
+        epochs = folder.read_config().config.train.epochs
+    except DlzeroError:
+        return None
+    if state.epoch >= epochs or state.stopped_early:
+        return None
+    return state.epoch, epochs
 
 
 def _rebuilt_summary(folder: RunFolder, loaded: LoadedConfig) -> Summary:
