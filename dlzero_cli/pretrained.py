@@ -201,4 +201,10 @@ def load_book_params(network: Sequential, params: dict[str, np.ndarray], source:
             )
         if not np.all(np.isfinite(value)):
             raise DataError(f"{source}: {book_name} contains NaN or infinite values")
+        largest = float(np.abs(value).max()) if value.size else 0.0
+        if largest > float(np.finfo(target.dtype).max):  # refused before the cast overflows
+            raise DataError(
+                f"{source}: {book_name} holds values up to {largest:.3g}, beyond "
+                f"{target.dtype}'s range: they would not be finite"
+            )
         target[...] = value.astype(target.dtype)

@@ -15,11 +15,13 @@ from dlzero_cli.cli.common import (
     RUNS_DIR_OPTION,
     fmt,
     handles_errors,
+    report_note,
     runs_dir_or_default,
     say_latest,
     stderr,
     stdout,
 )
+from dlzero_cli.cli.usage import INTERRUPT_EXIT
 
 if TYPE_CHECKING:
     from dlzero_cli.runs.lifecycle import TrainResult
@@ -123,7 +125,9 @@ def train_command(
         say_latest(folder)
         batch = folder.read_config().config.train.batch_size
         _run(
-            lambda callbacks: resume_run(folder, callbacks, data_dir, threads, restart),
+            lambda callbacks: resume_run(
+                folder, callbacks, data_dir, threads, restart, note=report_note
+            ),
             quiet,
             batch,
         )
@@ -158,13 +162,12 @@ def _announce_numerical(loaded, data_dir: Path | None, quiet: bool, threads: int
         plan = plan_numerical(loaded, load_splits(loaded, data_dir, ("train",)))
     refuse_slow_numerical(plan)
     if not quiet:
-        stderr.print(
+        report_note(
             f"numerical gradients: 2 x {plan.parameters:,} parameters + 1 = "
             f"{plan.passes_per_step:,} forward passes per step "
             f"({plan.seconds_per_pass * 1e3:.2f} ms each), about "
             f"{plan.epoch_seconds:.1f} s per epoch of {plan.steps_per_epoch} steps "
-            f"(limit {plan.limit_seconds:g} s: train.numerical_limit_seconds)",
-            soft_wrap=True,
+            f"(limit {plan.limit_seconds:g} s: train.numerical_limit_seconds)"
         )
 
 
@@ -179,10 +182,10 @@ def _run(job, quiet: bool, batch: int) -> None:
             result = job(display)
         except RunInterrupted as exc:
             _report_interrupt(exc)
-            raise typer.Exit(130) from None
+            raise typer.Exit(INTERRUPT_EXIT) from None
         except KeyboardInterrupt:  # setting up (a new run has no folder yet): nothing kept
             stderr.print("interrupted before training started; nothing was written")
-            raise typer.Exit(130) from None
+            raise typer.Exit(INTERRUPT_EXIT) from None
         finally:
             display.close()
     _print_result(result)

@@ -18,8 +18,12 @@ INITIALIZERS: Registry[Initializer] = Registry("init")
 
 
 def _gaussian(rng: np.random.Generator, shape: tuple[int, ...], dtype, scale: float):
-    w = rng.standard_normal(shape, dtype=np.float64) * scale
-    return w.astype(dtype)
+    # A scale beyond the dtype's range (init_std=1e308) gives infinite weights, quietly:
+    # the caller refuses a network whose initial weights are not finite, in one line
+    # naming the setting, instead of NumPy's overflow warnings.
+    with np.errstate(over="ignore", invalid="ignore"):
+        w = rng.standard_normal(shape, dtype=np.float64) * scale
+        return w.astype(dtype)
 
 
 @INITIALIZERS.register("std", "Gaussian with standard deviation init_std (0.01, the book's)")

@@ -46,8 +46,11 @@ class Checkpointer:
         # A snapshot of this epoch: `current` is a copy already, the records are frozen,
         # and the history list is copied (fit goes on appending to its own).
         snapshot = replace(state, history=list(state.history))
+        diagnostics = None
+        if self.diagnostics is not None:
+            diagnostics = tuple(r for r in self.diagnostics if r.epoch <= state.epoch)
         self.pending = Checkpoint(
-            snapshot, current, optimizer.state_dict(), self.rng.bit_generator.state
+            snapshot, current, optimizer.state_dict(), self.rng.bit_generator.state, diagnostics
         )
         if time.perf_counter() - self.written_at >= self.INTERVAL:
             self.flush()
@@ -58,17 +61,17 @@ class Checkpointer:
         checkpoint = self.pending
         self.folder.write_checkpoint(self.model, checkpoint)
         self.folder.write_metrics(checkpoint.state.history)
-        if self.diagnostics is not None:
-            epoch = checkpoint.state.epoch
-            self.folder.write_diagnostics([r for r in self.diagnostics if r.epoch <= epoch])
+        if checkpoint.diagnostics is not None:
+            self.folder.write_diagnostics(list(checkpoint.diagnostics))
         self.pending = None
         self.written_at = time.perf_counter()
 
 
 def restore_checkpoint(
     folder: RunFolder, model: Model, optimizer: Optimizer, rng: np.random.Generator
-) -> TrainState:
-    """Put a run's checkpoint into the model, optimizer and generator; its state."""
+) -> Checkpoint:
+    """Put a run's checkpoint into the model, optimizer and generator; the checkpoint
+    (its state and diagnostics rows)."""
     checkpoint = folder.read_checkpoint()
     try:
         model.restore(checkpoint.current)
@@ -76,4 +79,4 @@ def restore_checkpoint(
         rng.bit_generator.state = checkpoint.rng
     except (KeyError, ValueError, TypeError) as exc:
         raise folder.inconsistent_checkpoint(exc) from None
-    return checkpoint.state
+    return checkpoint

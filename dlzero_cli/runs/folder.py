@@ -80,6 +80,7 @@ from dlzero_cli.errors import (
 )
 from dlzero_cli.evaluation import Evaluation
 from dlzero_cli.model import Model, WeightSnapshot
+from dlzero_cli.pretrained import book_names
 from dlzero_cli.runs import formats, staging
 from dlzero_cli.runs.documents import (
     OLDEST_RUN_FORMAT,
@@ -368,12 +369,13 @@ class RunFolder(RunFinding):
         """weights.npz: `model` with `weights` (the best epoch's), or with its own.
         RunError, and nothing written, when a weight is not finite."""
         write_arrays(
-            self.weights_path, _finite(self.weights_path, formats.weight_arrays(model, weights))
+            self.weights_path,
+            _finite(self.weights_path, formats.weight_arrays(model, weights), model),
         )
 
     def write_last(self, model: Model) -> None:
         """last.npz: `model` as it stands (RunError when a weight is not finite)."""
-        write_arrays(self.last_path, _finite(self.last_path, formats.weight_arrays(model)))
+        write_arrays(self.last_path, _finite(self.last_path, formats.weight_arrays(model), model))
 
     def read_weight_arrays(self, last: bool = False) -> dict[str, np.ndarray]:
         """Every array of weights.npz (or of last.npz), by its name in the file."""
@@ -396,7 +398,7 @@ class RunFolder(RunFinding):
     def write_checkpoint(self, model: Model, checkpoint: formats.Checkpoint) -> None:
         # Atomic, but without the fsync that final files get: a checkpoint lost with
         # the machine's power costs the epochs since the previous one.
-        arrays = _finite(self.checkpoint_path, formats.checkpoint_arrays(model, checkpoint))
+        arrays = _finite(self.checkpoint_path, formats.checkpoint_arrays(model, checkpoint), model)
         write_arrays(self.checkpoint_path, arrays, durable=False)
 
     def read_checkpoint(self) -> formats.Checkpoint:
@@ -590,9 +592,10 @@ class RunFolder(RunFinding):
         return cls(landed) if landed is not None else None
 
 
-def _finite(path: Path, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def _finite(path: Path, arrays: dict[str, np.ndarray], model: Model) -> dict[str, np.ndarray]:
     """`arrays`, when every floating array among them is finite; RunError otherwise: a
-    weight file never holds a NaN or an infinity."""
+    weight file never holds a NaN or an infinity. The arrays are named as the user
+    knows them (W1, b2; "of the best epoch"), not by their keys in the file."""
     bad = [
         name
         for name, array in arrays.items()
@@ -600,8 +603,23 @@ def _finite(path: Path, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         and not np.isfinite(array).all()
     ]  # fmt: skip
     if bad:
-        raise RunError(f"{path}: not written: {', '.join(bad[:3])} not finite")
+        shown = ", ".join(_shown_name(name, model) for name in bad[:3])
+        raise RunError(f"{path}: not written: {shown} not finite")
     return arrays
+
+
+def _shown_name(key: str, model: Model) -> str:
+    """A weight file's array key as the user knows the array: "best/param/0.W" -> "W1
+    of the best epoch", "optim/v/0.W" -> "the optimizer's v/0.W"."""
+    names = book_names(model.network)
+    best = key.startswith(formats.BEST_PREFIX)
+    key = key.removeprefix(formats.BEST_PREFIX)
+    if key.startswith(formats.OPTIMIZER_PREFIX):
+        return f"the optimizer's {key.removeprefix(formats.OPTIMIZER_PREFIX)}"
+    for prefix in (formats.PARAM_PREFIX, formats.BUFFER_PREFIX, formats.NORMALIZE_PREFIX):
+        key = key.removeprefix(prefix)
+    shown = names.get(key, key)
+    return f"{shown} of the best epoch" if best else shown
 
 
 def comparison_path(folder: Path, names: list[str]) -> Path:

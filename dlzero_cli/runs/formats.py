@@ -25,6 +25,9 @@ checkpoint.npz holds the same for the epoch it was taken after, plus
                                       damaged summary.json cannot hide it
     history                           (epochs, 7) float64: metrics.csv's rows, NaN for
                                       a missing validation metric
+    diagnostics                       JSON: the probe's rows so far, each [epoch, layer,
+                                      kind, name, metric, value] (absent with
+                                      train.diagnostics: false and in older checkpoints)
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ NORMALIZE_PREFIX = "normalize/"
 ARCHITECTURE_KEY = "architecture"
 BEST_PREFIX = "best/"
 OPTIMIZER_PREFIX = "optim/"
+DIAGNOSTICS_KEY = "diagnostics"  # a checkpoint's diagnostics rows, as JSON
 CHECKPOINT_FORMAT = 1
 METRICS_COLUMNS = EPOCH_FIELDS  # metrics.csv's header, in this order
 
@@ -170,6 +174,10 @@ class Checkpoint:
     current: WeightSnapshot  # the weights after `state.epoch` epochs
     optimizer: dict[str, np.ndarray]  # Optimizer.state_dict()
     rng: dict[str, Any]  # the generator's bit_generator.state
+    # The probe's rows up to `state.epoch` (None: diagnostics off, or an older
+    # checkpoint): kept here as the history is, so that a diagnostics.csv a full disk
+    # kept from being written is written again on resuming, at full precision.
+    diagnostics: tuple[DiagnosticRow, ...] | None = None
 
 
 def checkpoint_arrays(model: Model, checkpoint: Checkpoint) -> dict[str, np.ndarray]:
@@ -193,6 +201,11 @@ def checkpoint_arrays(model: Model, checkpoint: Checkpoint) -> dict[str, np.ndar
     rows = [[math.nan if v is None else float(v) for v in r.as_dict().values()]
             for r in state.history]  # fmt: skip
     arrays["history"] = np.array(rows, dtype=np.float64).reshape(-1, len(EPOCH_FIELDS))
+    if checkpoint.diagnostics is not None:
+        measured = [
+            [r.epoch, r.layer, r.kind, r.name, r.metric, r.value] for r in checkpoint.diagnostics
+        ]
+        arrays[DIAGNOSTICS_KEY] = np.array(json.dumps(measured))
     return arrays
 
 
@@ -212,8 +225,18 @@ def checkpoint_from_arrays(arrays: dict[str, np.ndarray]) -> Checkpoint:
         stopped_early=bool(meta["stopped_early"]),
         reference_loss=meta["reference_loss"],
     )
+    diagnostics = None
+    if DIAGNOSTICS_KEY in arrays:
+        diagnostics = tuple(
+            DiagnosticRow(int(e), int(layer), str(kind), str(name), str(metric), float(value))
+            for e, layer, kind, name, metric, value in json.loads(str(arrays[DIAGNOSTICS_KEY]))
+        )
     return Checkpoint(
-        state, snapshot_from_arrays(arrays), strip_prefix(arrays, OPTIMIZER_PREFIX), meta["rng"]
+        state,
+        snapshot_from_arrays(arrays),
+        strip_prefix(arrays, OPTIMIZER_PREFIX),
+        meta["rng"],
+        diagnostics,
     )
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -35,6 +36,7 @@ from dlzero_cli.evaluation import Evaluation, evaluate
 from dlzero_cli.model import (
     Model,
 )
+from dlzero_cli.pretrained import book_names
 from dlzero_cli.runs.checkpoints import Checkpointer, restore_checkpoint
 from dlzero_cli.runs.documents import RESUMABLE, Environment, Outcome, Score, Summary
 from dlzero_cli.runs.folder import RunFolder, utc_now
@@ -135,14 +137,17 @@ def resume_run(
     data_dir: Path | None = None,
     threads: int | None = None,
     restart: bool = False,
+    note: Callable[[str], None] | None = None,
 ) -> TrainResult:
     """Continue an interrupted run in its own folder from its last checkpoint.
 
     Without `threads`, a run whose manifest asked for a BLAS thread count continues
     with that count, so that it ends as an uninterrupted run would. The checkpoint is
-    the source of truth: a corrupt summary.json does not stop a resume, a missing
-    checkpoint does (RunError) unless `restart`, which trains the run again from epoch 1
-    in the same folder. RunLocked when another process is training the folder.
+    the source of truth: a corrupt summary.json does not stop a resume, nor does one
+    that says the run finished while its checkpoint says it did not (`note` is told);
+    a missing checkpoint does (RunError) unless `restart`, which trains the run again
+    from epoch 1 in the same folder. RunLocked when another process is training the
+    folder.
     """
     folder.refuse_newer_format()
     with folder.lock():
@@ -152,10 +157,18 @@ def resume_run(
         except RunError as exc:
             previous, damaged = None, exc  # the checkpoint says where the run stands
         if previous is not None and previous.status not in RESUMABLE:
-            raise RunError(
-                f"{folder.path}: status is {previous.status!r}; only a run that is "
-                f"{', '.join(RESUMABLE[:-1])} or {RESUMABLE[-1]} can be resumed"
-            )
+            unfinished = _unfinished_epochs(folder)
+            if unfinished is None:
+                raise RunError(
+                    f"{folder.path}: status is {previous.status!r}; only a run that is "
+                    f"{', '.join(RESUMABLE[:-1])} or {RESUMABLE[-1]} can be resumed"
+                )
+            if note is not None:
+                note(
+                    f"{folder.summary_path} says {previous.status!r}, but its checkpoint "
+                    f"is at epoch {unfinished[0]} of {unfinished[1]}: resuming from the "
+                    "checkpoint"
+                )
         if not restart and not folder.has_checkpoint():
             raise RunError(
                 f"{folder.checkpoint_path}: missing, so the run cannot continue where it "
@@ -193,6 +206,21 @@ def resume_run(
             return _train(folder, loaded, splits, callbacks or RunCallbacks(), origin, environment)
 
 
+def _unfinished_epochs(folder: RunFolder) -> tuple[int, int] | None:
+    """(epoch, of epochs) when the run's checkpoint says it has epochs left to train;
+    None when it finished (or stopped early), or there is no readable checkpoint."""
+    if not folder.has_checkpoint():
+        return None
+    try:
+        state = folder.read_checkpoint().state
+        epochs = folder.read_config().config.train.epochs
+    except DlzeroError:
+        return None
+    if state.epoch >= epochs or state.stopped_early:
+        return None
+    return state.epoch, epochs
+
+
 def _rebuilt_summary(folder: RunFolder, loaded: LoadedConfig) -> Summary:
     """What a damaged summary.json said, as far as the run needs it to go on: its start
     time from the folder's name (the time it was created, to the second)."""
@@ -220,11 +248,14 @@ def _train(
     dataset = DATASETS.get(config.data.dataset)
     rng = np.random.default_rng(config.seed)
     model = Model.from_config(config, dataset, rng)
+    _refuse_non_finite_start(loaded, model)
     model.normalizer.fit(splits["train"].x)
     optimizer = make_optimizer(model, config.train)
     state = TrainState()
+    measured = None  # the diagnostics rows the checkpoint has (None: an older one)
     if previous is not None:
-        state = restore_checkpoint(folder, model, optimizer, rng)
+        restored = restore_checkpoint(folder, model, optimizer, rng)
+        state, measured = restored.state, restored.diagnostics
     now = utc_now().isoformat()
     summary = Summary(
         name=config.name,
@@ -239,7 +270,9 @@ def _train(
         resumed_at=(*previous.resumed_at, now) if previous else (),
         resumed_from_epoch=state.epoch if previous else None,
     )
-    probe = _probe(folder, loaded, model, splits["train"], state.epoch, previous is not None)
+    probe = _probe(
+        folder, loaded, model, splits["train"], state.epoch, previous is not None, measured
+    )
     # The best weights travel in the checkpoint; weights.npz is written once, at the
     # end (or when stopped), not re-synced to disk at every improvement.
     checkpoint = Checkpointer(folder, model, rng, probe.rows if probe else None)
@@ -259,6 +292,18 @@ def _train(
             problems.append(WriteError(what, exc))
         return False
 
+    def draw(problems: list[DlzeroError], plot, path: Path) -> None:
+        """Draw one figure of the way out; any failure of the drawing (matplotlib's own
+        errors included) is one recorded problem, never a crash that leaves `running`."""
+        try:
+            plot()
+        except DlzeroError as exc:
+            problems.append(exc)
+        except OSError as exc:
+            problems.append(WriteError(path, exc))
+        except Exception as exc:
+            problems.append(RunError(f"{path}: cannot draw: {type(exc).__name__}: {exc}"))
+
     def finish(
         status: str,
         problems: list[DlzeroError],
@@ -270,10 +315,10 @@ def _train(
         that completed but could not write all its files ends `failed` (resumable: its
         checkpoint has every epoch, and resuming writes the rest)."""
         attempt(problems, checkpoint.flush, str(folder.checkpoint_path))
-        attempt(
+        draw(
             problems,
             lambda: folder.write_curves(state.history, f"{config.name} ({status})"),
-            str(folder.curves_path),
+            folder.curves_path,
         )
         wall = time.perf_counter() - started
         trained = (len(state.history) - (summary.resumed_from_epoch or 0)) * len(splits["train"])
@@ -324,10 +369,10 @@ def _train(
         attempt(problems, lambda: folder.write_weights(model, state.best), str(folder.weights_path))
         if probe is not None:
             title = f"{config.name}: hidden activations after epoch {state.epoch}"
-            attempt(
+            draw(
                 problems,
                 lambda: folder.write_activations(hidden_activations(model.network, probe.x), title),
-                str(folder.activations_path),
+                folder.activations_path,
             )
 
     val = splits["val"] if len(splits["val"]) else None
@@ -357,22 +402,17 @@ def _train(
             callbacks=callbacks, optimizer=optimizer, state=state, checkpoint=checkpoint,
             probe=probe,
         )  # fmt: skip
-        # Past the last epoch: a Ctrl-C from here on still ends `interrupted`.
-        save_weights(problems)
-        if state.best is not None:
-            model.restore(state.best)  # the test score is the best epoch's
-        test = evaluate(model, splits["test"], batch_size=config.train.batch_size)
     except TrainingDiverged as exc:
         with signals_deferred() as caught:
-            if state.epoch > 0:  # fit left the last finite epoch's weights in the model
+            if state.epoch > 0:  # fit left the last completed epoch's weights in the model
                 save_weights(problems)
                 where = (
-                    f"the last finite weights are epoch {state.epoch}'s, in "
+                    f"the last completed epoch's weights (epoch {state.epoch}) are in "
                     f"{folder.last_path} (the best epoch's, {state.best_epoch}, in "
                     f"{folder.weights_path})"
                 )
-            else:
-                where = "no epoch completed with finite weights, so no weight file was written"
+            else:  # the initial weights were finite, but are no epoch's
+                where = "no epoch completed, so no weight file was written"
             final = finish("diverged", problems, error=exc.detail)
         if caught:  # Ctrl-C while it was recorded: exit 130, the status stays `diverged`
             raise RunInterrupted(folder, final.status, tuple(map(str, problems))) from exc
@@ -399,16 +439,51 @@ def _train(
             raise RunInterrupted(folder, final.status, tuple(map(str, problems))) from exc
         raise
 
+    # Past the last epoch: the finishing phase (weight files, figures, the test score,
+    # the final files) runs with signals deferred as one whole. A Ctrl-C that landed
+    # in the middle of it (say while matplotlib is first imported) would break what is
+    # left to draw and could leave the status at `running`.
+    failure: BaseException | None = None
     with signals_deferred() as caught:
-        final = finish("completed", problems, test=Score(test.loss, test.accuracy))
-    if caught:  # a signal while the files were written: exit 130, the status as written
-        raise RunInterrupted(folder, final.status, tuple(map(str, problems)))
+        try:
+            save_weights(problems)
+            if state.best is not None:
+                model.restore(state.best)  # the test score is the best epoch's
+            test = evaluate(model, splits["test"], batch_size=config.train.batch_size)
+        except KeyboardInterrupt as exc:  # raised outright, not by a signal
+            failure = exc
+            final = finish("interrupted", problems)
+        except Exception as exc:
+            failure = exc
+            final = finish("failed", problems, error=f"{type(exc).__name__}: {exc}")
+        else:
+            final = finish("completed", problems, test=Score(test.loss, test.accuracy))
+    if caught or isinstance(failure, KeyboardInterrupt):
+        # a signal while the files were written: exit 130, the status as written
+        raise RunInterrupted(folder, final.status, tuple(map(str, problems))) from failure
+    if failure is not None:
+        raise failure
     if problems:  # the first file that could not be written: one line, exit 1
         raise problems[0]
     slowdown = None
     if config.train.gradient == "numerical":
         slowdown = numerical_slowdown(loaded, splits["train"], state.history)
     return TrainResult(folder, state.history, test, final, slowdown)
+
+
+def _refuse_non_finite_start(loaded: LoadedConfig, model: Model) -> None:
+    """ConfigError, naming the setting, when the network's initial weights are not
+    finite: model.init_std (the only scale a config gives an initialiser, for `std`
+    layers whether chosen by model.init or model.init_by_layer) beyond the dtype's
+    range. Checked before anything is written."""
+    bad = model.live_weights().non_finite()
+    if bad:
+        names = book_names(model.network)
+        raise loaded.source.error(
+            ("model", "init_std"),
+            f"{loaded.config.model.init_std:g} is too large: the initial weights are not "
+            f"finite ({', '.join(names.get(name, name) for name in bad[:3])})",
+        )
 
 
 def _probe(
@@ -418,14 +493,19 @@ def _probe(
     train: Arrays,
     epoch: int,
     resumed: bool,
+    measured: tuple[DiagnosticRow, ...] | None,
 ) -> Probe | None:
     """The run's diagnostics probe (None when train.diagnostics is off); a resumed run
-    keeps the rows of the epochs its checkpoint has."""
+    keeps the rows of the epochs its checkpoint has: `measured`, the checkpoint's own
+    (diagnostics.csv may have missed some: a full disk), or for a checkpoint of an
+    older dlzero, diagnostics.csv's."""
     config = loaded.config
     if not config.train.diagnostics or not len(train):
         return None
     rows: list[DiagnosticRow] = []
-    if resumed and folder.has_diagnostics():
+    if measured is not None:
+        rows = [row for row in measured if row.epoch <= epoch]
+    elif resumed and folder.has_diagnostics():
         rows = [row for row in folder.read_diagnostics() if row.epoch <= epoch]
     x = model.prepare(train.x[diagnostic_indices(len(train), config.seed)])
     return Probe(model.network, x, config.train.epochs, rows)
