@@ -124,11 +124,16 @@ def train_from_config(
         refuse_slow_numerical(plan_numerical(loaded, splits))
     # The partial folder's lock is the run's training lock from its first moment; the
     # folder is removed if it was never published (setting up failed).
-    with RunFolder.staged(runs_dir, config.name) as staged:
+    # One moment names the folder and is its start time: a damaged summary.json's start
+    # time is read back from the folder's name (to the second).
+    started = utc_now()
+    with RunFolder.staged(runs_dir, config.name, started) as staged:
         staged.write_config(config)
         with blas_threads(threads):
             environment = current_environment(threads)
-            return _train(staged, loaded, splits, callbacks or RunCallbacks(), None, environment)
+            return _train(
+                staged, loaded, splits, callbacks or RunCallbacks(), None, environment, started
+            )
 
 
 def resume_run(
@@ -239,6 +244,7 @@ def _train(
     callbacks: RunCallbacks,
     previous: Summary | None,
     environment: Environment,
+    started: datetime | None = None,
 ) -> TrainResult:
     """Train `folder`'s run to the end: afresh, or on from its checkpoint when `previous`
     (its summary so far) is given. Whenever it stops with weights, manifest.json records
@@ -265,7 +271,7 @@ def _train(
         layers=layers_text(config.model),
         samples={split: len(arrays) for split, arrays in splits.items()},
         parameters=model.network.parameter_count(),
-        started_at=previous.started_at if previous else now,
+        started_at=previous.started_at if previous else (started or utc_now()).isoformat(),
         versions=versions(),
         resumed_at=(*previous.resumed_at, now) if previous else (),
         resumed_from_epoch=state.epoch if previous else None,
