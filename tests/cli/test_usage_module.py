@@ -14,6 +14,8 @@ import dlzero_cli
 from dlzero_cli.cli.usage import INTERRUPT_EXIT
 
 PACKAGE = Path(dlzero_cli.__file__).parent
+# The checkout (pyproject.toml), wherever the package was installed to (CI: site-packages).
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_commands_exit_130_through_the_constant():
@@ -40,7 +42,7 @@ def test_typer_raises_the_click_exceptions_usage_catches_and_is_pinned():
     result = CliRunner().invoke(app, ["x"], standalone_mode=False)
     assert isinstance(result.exception, click_errors.BadParameter)
     tomllib = pytest.importorskip("tomllib")  # Python 3.11+
-    project = tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text(encoding="utf-8"))
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
     [spec] = [d for d in project["project"]["dependencies"] if d.startswith("typer")]
     low, high = re.fullmatch(r"typer>=([\d.]+),<([\d.]+)", spec).groups()
     installed = tuple(int(p) for p in version("typer").split(".")[:3])
