@@ -12,55 +12,18 @@ The file runs in about 1 s.
 
 from __future__ import annotations
 
-import faulthandler
-import functools
 import pickle
 import re
 from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from fuzzing import fuzz
+from hypothesis import given
 from hypothesis import strategies as st
 
 from dlzero_cli.errors import DataError
 from dlzero_cli.pretrained import read_param_pickle
-
-HEALTH = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
-# No deadline: on a loaded 2-core machine any example can be slow, and a slow example is
-# not a failure. A hang still is: faulthandler's watchdog thread (no signal handler that
-# the code under test could swallow, nothing interrupted midway) ends the run with exit
-# status 1 when one example passes HANG_SECONDS, after writing every thread's traceback
-# to stderr (which pytest's capture swallows as the process ends: rerun with -s to read it).
-HANG_SECONDS = 30
-
-
-def fuzz(examples: int):
-    """`examples` examples, the same on every run (derandomized), with no example
-    database (no .hypothesis/ folder is written) and the per-example hang guard."""
-
-    def apply(test):
-        test = settings(
-            max_examples=examples,
-            deadline=None,
-            derandomize=True,
-            database=None,
-            suppress_health_check=HEALTH,
-        )(test)
-        inner = test.hypothesis.inner_test
-
-        @functools.wraps(inner)
-        def guarded(*args, **kwargs):
-            faulthandler.dump_traceback_later(HANG_SECONDS, exit=True)
-            try:
-                return inner(*args, **kwargs)
-            finally:
-                faulthandler.cancel_dump_traceback_later()
-
-        test.hypothesis.inner_test = guarded
-        return test
-
-    return apply
 
 
 @pytest.fixture(scope="module")
