@@ -60,6 +60,15 @@ def refused(text: str, tmp_path: Path, name: str = "c.yaml") -> str:
     return message.replace(str(path), "CONFIG")
 
 
+def test_aliases_count_their_expanded_size_in_a_small_file(tmp_path, visits):
+    """Five levels (59,049 values once expanded, a few MB at most): small enough that a
+    loader counting each alias as one value fails this cleanly, before the full bomb
+    below would take the test process's memory."""
+    message = refused("name: g\n" + MODEL + billion_laughs(levels=5), tmp_path)
+    assert visits[0] == 0
+    assert message.startswith("CONFIG:7: more than 10,000 values once aliases are expanded")
+
+
 def test_billion_laughs_is_refused_at_the_alias_that_crosses_the_limit(tmp_path, visits):
     text = "name: g\n" + MODEL + billion_laughs()
     assert len(text.encode()) < 700
