@@ -25,18 +25,19 @@ def load_config_or_run(
     run folder, or a run's name under the runs folder), else a config file or name."""
     from dlzero_cli.cli.common import runs_dir_or_default
     from dlzero_cli.config import load_config
-    from dlzero_cli.errors import ConfigError, RunError
     from dlzero_cli.runs.folder import RunFolder
     from dlzero_cli.visual.sources import is_run
 
     runs = runs_dir_or_default(runs_dir)
     if target is not None and is_run(target, runs):
         folder = RunFolder.find(target, runs, need_weights=False)
-        try:
-            return load_config(str(folder.config_path), overrides, check_memory=check_memory)
-        except ConfigError as exc:
-            if str(exc).startswith(f"{folder.config_path}:") and "model.layers: " not in str(exc):
-                # The run's own file is damaged: a failure (1), not the user's typing (2).
-                raise RunError(str(exc)) from None
-            raise
+        # The run's own file first, as every command reads it (damaged: RunError, exit 1;
+        # an older run's meanings upgraded); then the user's --set on top (exit 2).
+        loaded = folder.read_config(check_memory=False)
+        if not overrides and not check_memory:
+            return loaded
+        upgrades = folder.config_upgrades()
+        return load_config(
+            str(folder.config_path), [*upgrades, *overrides], check_memory=check_memory
+        )
     return load_config(target, overrides, check_memory=check_memory)
